@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AnswerGameConfig(AppConfig):
+    name = "answer_game"

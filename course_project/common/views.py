@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse
+
+from .db import pools_stats
+from .http import api_view, json_error, json_response
+
+
+async def redis_ping() -> bool:
+    layer = get_channel_layer()
+    try:
+        return bool(await layer.connection(0).ping())
+    except Exception:  # any failure means "not reachable" for a health check
+        return False
+
+
+@api_view("GET")
+async def health(request: HttpRequest) -> HttpResponse:
+    layer = get_channel_layer()
+    redis_ok = await redis_ping()
+    pools = pools_stats()
+    ok = redis_ok and set(pools) == {"study", "game"}
+    return json_response(
+        {
+            "status": "ok" if ok else "degraded",
+            "service": "quiz-battle",
+            "pid": os.getpid(),
+            "pools": pools,
+            "channel_layer": {"class": f"{type(layer).__module__}.{type(layer).__name__}",
+                              "redis": "ok" if redis_ok else "unreachable"},
+        },
+        status=200 if ok else 503,
+    )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return json_error(404, "not_found", f"no route for {request.path}")

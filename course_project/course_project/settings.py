@@ -1,0 +1,133 @@
+"""Django settings: every value comes from course_project.config (environment variables / .env)."""
+
+from __future__ import annotations
+
+import pymysql
+from django.core.exceptions import ImproperlyConfigured
+
+from course_project.config import config_get
+
+# Django's sync side talks to MySQL through PyMySQL's MySQLdb shim: no compiler, no headers.
+pymysql.install_as_MySQLdb()
+
+CFG = config_get()
+
+if not CFG.secret_key or not CFG.mysql_password:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY or QUIZ_MYSQL_PASSWORD is not set. Run `make services` once: it writes "
+        "both to .env (which git ignores)."
+    )
+
+SECRET_KEY = CFG.secret_key
+DEBUG = CFG.debug
+# Add the machine's class-network address (for phones and other laptops) with
+# DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost,192.168.1.20 . The same list is the websocket origin check.
+ALLOWED_HOSTS = list(CFG.allowed_hosts)
+CSRF_TRUSTED_ORIGINS = [
+    f"{scheme}://{host}" for host in ALLOWED_HOSTS for scheme in ("http", "https")
+    if host not in ("*",) and not host.startswith(".")
+]
+
+INSTALLED_APPS = [
+    "django.contrib.staticfiles",
+    "channels",
+    "common",
+    "players",
+    "chat",
+    "answer_game",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "course_project.urls"
+ASGI_APPLICATION = "course_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# The sync ORM reads the study database with the same least-privilege user as aiomysql.
+# It is here for chapter 08's comparison; the live paths use the aiomysql pools (common.db).
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": CFG.study_db,
+        "USER": CFG.mysql_user,
+        "PASSWORD": CFG.mysql_password,
+        "HOST": CFG.mysql_host,
+        "PORT": str(CFG.mysql_port),
+        "OPTIONS": {"charset": "utf8mb4"},
+        "CONN_MAX_AGE": 0,
+    }
+}
+
+# The aiomysql pools (the guide's db1/db2), opened by the ASGI lifespan handler.
+AIOMYSQL_POOLS = {
+    "study": {"db": CFG.study_db},
+    "game": {"db": CFG.game_db},
+}
+AIOMYSQL_COMMON = {
+    "host": CFG.mysql_host,
+    "port": CFG.mysql_port,
+    "user": CFG.mysql_user,
+    "password": CFG.mysql_password,
+    "minsize": 1,
+    "maxsize": CFG.pool_maxsize,
+    "charset": "utf8mb4",
+    "autocommit": True,
+    "pool_recycle": 3600,
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": CFG.redis_url,
+                    # redis-py 8 defaults socket_timeout to 5 s, shorter than the layer's blocking
+                    # BZPOPMIN: every idle consumer would die with TimeoutError. None restores the
+                    # blocking read; keepalive lets the kernel notice a dead peer instead.
+                    "socket_timeout": None,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "retry_on_timeout": True,
+                }
+            ],
+            # A room lives for hours at most; members re-join on every reconnect.
+            "group_expiry": 6 * 3600,
+            "capacity": 500,
+            "expiry": 30,
+        },
+    }
+}
+
+TICKET_MAX_AGE = CFG.ticket_max_age
+# Frames larger than this are refused by the consumers with close code 1009.
+WS_MAX_FRAME_BYTES = 4096
+
+STATIC_URL = "static/"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django": {"level": "WARNING"}},
+}

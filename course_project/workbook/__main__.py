@@ -1,0 +1,91 @@
+"""`python -m workbook <command>`: what the Makefile's targets run, one progress line per step.
+
+    setup       services (MySQL, Redis, databases, seed) and the live server
+    lab         setup, then JupyterLab on notebooks/
+    serve       setup (the live server in the background)
+    stop        stop the live server
+    services    services only;  reset: drop and recreate the course databases
+    test        setup, Chromium for the browser test, then the whole pytest suite with strict nbval
+    notebooks   setup, then re-execute every notebook in place and save its outputs
+    bench       setup, then the benchmarks (prints tables, writes bench/results/*.json)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from course_project.config import REPO_ROOT
+
+from .errors import SetupError, step
+
+
+def _setup(server: bool = True) -> None:
+    from .liveserver import LiveServer
+    from .services import services_up
+
+    services_up()
+    if server:
+        LiveServer.default().start()
+
+
+def _chromium() -> None:
+    from .browser import chromium_ensure
+
+    chromium_ensure()
+
+
+def _run(cmd: list[str]) -> int:
+    step("run", " ".join(cmd))
+    return subprocess.run(cmd, cwd=REPO_ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("setup", [])
+    started = time.monotonic()
+    try:
+        if command in ("setup", "serve"):
+            _setup()
+        elif command == "services":
+            _setup(server=False)
+        elif command == "reset":
+            from .services import main as services_main
+
+            return services_main(["reset"])
+        elif command == "stop":
+            from .liveserver import LiveServer
+
+            LiveServer.default().stop()
+        elif command == "lab":
+            _setup()
+            step("lab", "opening JupyterLab on notebooks/ (Ctrl+C stops JupyterLab; the server "
+                        "keeps running until `make stop`)")
+            os.execv(sys.executable, [sys.executable, "-m", "jupyter", "lab",
+                                      f"--notebook-dir={REPO_ROOT / 'notebooks'}", *rest])
+        elif command == "test":
+            _setup()
+            _chromium()
+            code = _run([sys.executable, "-m", "pytest", *rest])
+            step("test", f"pytest exited {code} after {time.monotonic() - started:.0f}s")
+            return code
+        elif command == "notebooks":
+            _setup()
+            from .notebooks import notebooks_execute
+
+            notebooks_execute(rest)
+        elif command == "bench":
+            _setup()
+            return _run([sys.executable, "-m", "bench", *rest])
+        else:
+            print(__doc__)
+            return 2
+    except SetupError as exc:
+        print(f"error: {exc.problem}. Fix: {exc.fix}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

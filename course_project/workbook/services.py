@@ -1,0 +1,284 @@
+"""The services manager: find or start MySQL and Redis, then create databases, user, schema, seed.
+
+    python -m workbook.services up        # resolve both servers, provision, seed (idempotent)
+    python -m workbook.services status
+    python -m workbook.services reset     # drop and recreate both databases, then seed again
+    python -m workbook.services stop      # stop project-local instances (never the machine's)
+
+Resolution order (SPEC 4): a server already reachable at the configured address; else a
+project-local instance from binaries on PATH under .services/ on its own port; else, on
+Debian/Ubuntu as root, `apt-get install mariadb-server redis-server` and start local instances;
+else stop with the exact install command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pymysql
+import redis
+
+from course_project.config import REPO_ROOT, SERVICES_DIR, config_get, env_file_update
+
+from .errors import SetupError, step
+from .localservers import LocalMariaDB, LocalRedis, port_open
+
+DATA_DIR = REPO_ROOT / "data"
+APP_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def install_hint() -> str:
+    if sys.platform == "darwin":
+        return "brew install mariadb redis"
+    if Path("/etc/debian_version").exists():
+        prefix = "" if os.geteuid() == 0 else "sudo "
+        return f"{prefix}apt-get install -y mariadb-server redis-server"
+    return "conda env create -f environment.yml && conda activate quiz-workbook"
+
+
+def _apt_install() -> None:
+    if not (Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get")):
+        raise SetupError("MariaDB/MySQL or Redis binaries are missing", install_hint())
+    step("services", "installing mariadb-server redis-server with apt-get (one time)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "mariadb-server", "redis-server"]):
+        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+            raise SetupError(f"'{' '.join(cmd)}' failed", install_hint())
+
+
+# --- MySQL -----------------------------------------------------------------------------------
+
+
+def admin_connect(host: str, port: int, **kw) -> pymysql.connections.Connection:
+    cfg = config_get()
+    return pymysql.connect(host=host, port=port, user=cfg.mysql_admin_user,
+                           password=cfg.mysql_admin_password, connect_timeout=3,
+                           charset="utf8mb4", autocommit=True, **kw)
+
+
+def _mysql_try(host: str, port: int) -> str | None:
+    """Server version if the admin can log in; None if nothing listens; SetupError on bad auth."""
+    if not port_open(host, port):
+        return None
+    try:
+        with admin_connect(host, port) as conn, conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            return cur.fetchone()[0]
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0]
+        if code in (1045, 1698):
+            raise SetupError(
+                f"MySQL at {host}:{port} refused the admin login ({exc.args[1]})",
+                "set QUIZ_MYSQL_ADMIN_USER/QUIZ_MYSQL_ADMIN_PASSWORD in .env to an account that "
+                "may create databases and users",
+            ) from exc
+        raise SetupError(f"MySQL at {host}:{port} answered with error {code}: {exc.args[1]}",
+                         f"check the server's log, or set QUIZ_MYSQL_PORT to another server") from exc
+
+
+def mysql_resolve() -> tuple[str, int, str]:
+    cfg = config_get()
+    version = _mysql_try(cfg.mysql_host, cfg.mysql_port)
+    if version:
+        step("services", f"mysql: reachable at {cfg.mysql_host}:{cfg.mysql_port} ({version})")
+        return cfg.mysql_host, cfg.mysql_port, version
+    local = LocalMariaDB(SERVICES_DIR / "mysql", cfg.local_mysql_port)
+    if not local.running():
+        if LocalMariaDB.binaries() is None:
+            _apt_install()
+        step("services", f"mysql: starting a project-local server on port {local.port}")
+        local.start()
+    version = _mysql_try(local.host, local.port)
+    if not version:
+        raise SetupError(f"local MySQL on port {local.port} does not answer", f"see {local.log_file}")
+    env_file_update({"QUIZ_MYSQL_HOST": local.host, "QUIZ_MYSQL_PORT": str(local.port),
+                     "QUIZ_MYSQL_ADMIN_USER": "root", "QUIZ_MYSQL_ADMIN_PASSWORD": ""})
+    step("services", f"mysql: project-local at {local.host}:{local.port} ({version})")
+    return local.host, local.port, version
+
+
+def _statements(sql: str) -> list[str]:
+    # Our own schema files: "-- " starts a comment anywhere on a line; ";" ends a statement.
+    lines = [ln.split("-- ", 1)[0] for ln in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def mysql_provision(host: str, port: int) -> None:
+    """Databases, the least-privilege app user, schema and seed data. Safe to run again."""
+    try:
+        _provision(host, port)
+    except pymysql.MySQLError as exc:
+        raise SetupError(f"provisioning MySQL at {host}:{port} failed: {exc.args}",
+                         "make reset (drops and recreates the two course databases)") from exc
+
+
+def _provision(host: str, port: int) -> None:
+    cfg = config_get()
+    password = cfg.mysql_password
+    if not password:
+        password = secrets.token_urlsafe(18)
+        env_file_update({"QUIZ_MYSQL_PASSWORD": password})
+    with admin_connect(host, port) as conn, conn.cursor() as cur:
+        for db in (cfg.study_db, cfg.game_db):
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        for app_host in APP_HOSTS:
+            cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
+                        (cfg.mysql_user, app_host, password))
+            cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (cfg.mysql_user, app_host, password))
+            for db in (cfg.study_db, cfg.game_db):
+                # Data only: no CREATE/DROP/ALTER/GRANT for the app.
+                cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO %s@%s",
+                            (cfg.mysql_user, app_host))
+        for db, name in ((cfg.study_db, "schema_study.sql"), (cfg.game_db, "schema_game.sql")):
+            cur.execute(f"USE `{db}`")
+            for stmt in _statements((DATA_DIR / name).read_text(encoding="utf-8")):
+                cur.execute(stmt)
+        step("services", f"mysql: databases {cfg.study_db}, {cfg.game_db} and user "
+                         f"{cfg.mysql_user} ready")
+        counts = seed_load(cur, cfg.study_db)
+        step("services", f"mysql: seed data: {counts['user']} users, {counts['question']} questions")
+
+
+def seed_load(cur, study_db: str) -> dict[str, int]:
+    cur.execute(f"USE `{study_db}`")
+    users = json.loads((DATA_DIR / "users.json").read_text(encoding="utf-8"))
+    cur.executemany(
+        "INSERT INTO user (id, nickname) VALUES (%s, %s) "
+        "ON DUPLICATE KEY UPDATE nickname = VALUES(nickname)",
+        [(u["id"], u["nickname"]) for u in users],
+    )
+    questions = json.loads((DATA_DIR / "questions.json").read_text(encoding="utf-8"))
+    cur.executemany(
+        "INSERT INTO question (id, category, lang, text, choices, answer) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE category = VALUES(category), "
+        "lang = VALUES(lang), text = VALUES(text), choices = VALUES(choices), "
+        "answer = VALUES(answer)",
+        [(q["id"], q["category"], q["lang"], q["text"],
+          json.dumps(q["choices"], ensure_ascii=False), q["answer"]) for q in questions],
+    )
+    counts = {}
+    for table in ("user", "question"):
+        cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+        counts[table] = cur.fetchone()[0]
+    return counts
+
+
+def mysql_reset() -> None:
+    cfg = config_get()
+    host, port, _ = mysql_resolve()
+    with admin_connect(host, port) as conn, conn.cursor() as cur:
+        for db in (cfg.study_db, cfg.game_db):
+            cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+    step("services", f"mysql: dropped {cfg.study_db} and {cfg.game_db}")
+    mysql_provision(host, port)
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+def _redis_ping(url: str) -> str | None:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            return client.info("server")["redis_version"]
+        finally:
+            client.close()
+    except redis.exceptions.AuthenticationError as exc:
+        raise SetupError(f"Redis at {url} refused the login ({exc})",
+                         "put the password in QUIZ_REDIS_URL: redis://:PASSWORD@host:port/0") from exc
+    except redis.exceptions.RedisError:
+        return None
+
+
+def redis_resolve() -> str:
+    cfg = config_get()
+    version = _redis_ping(cfg.redis_url)
+    if version:
+        step("services", f"redis: reachable at {cfg.redis_url} (Redis {version})")
+        return cfg.redis_url
+    local = LocalRedis(SERVICES_DIR / "redis", cfg.local_redis_port)
+    if not local.running():
+        if LocalRedis.binary() is None:
+            _apt_install()
+        step("services", f"redis: starting a project-local server on port {local.port}")
+        local.start()
+    url = f"redis://{local.host}:{local.port}/0"
+    version = _redis_ping(url)
+    if not version:
+        raise SetupError(f"local Redis on port {local.port} does not answer", f"see {local.log_file}")
+    env_file_update({"QUIZ_REDIS_URL": url})
+    step("services", f"redis: project-local at {url} (Redis {version})")
+    return url
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def services_up() -> None:
+    redis_resolve()
+    host, port, _ = mysql_resolve()
+    mysql_provision(host, port)
+    if not config_get().secret_key:
+        env_file_update({"DJANGO_SECRET_KEY": secrets.token_urlsafe(48)})
+        step("services", "wrote a new DJANGO_SECRET_KEY to .env (ignored by git)")
+
+
+def services_status() -> dict:
+    cfg = config_get()
+    status = {
+        "mysql": f"{cfg.mysql_host}:{cfg.mysql_port}",
+        "mysql_version": None,
+        "redis": cfg.redis_url,
+        "redis_version": _redis_ping(cfg.redis_url),
+        "python": platform.python_version(),
+    }
+    try:
+        status["mysql_version"] = _mysql_try(cfg.mysql_host, cfg.mysql_port)
+    except SetupError as exc:
+        status["mysql_version"] = f"error: {exc.problem}"
+    return status
+
+
+def services_stop() -> None:
+    cfg = config_get()
+    for local in (LocalMariaDB(SERVICES_DIR / "mysql", cfg.local_mysql_port),
+                  LocalRedis(SERVICES_DIR / "redis", cfg.local_redis_port)):
+        if local.running():
+            local.stop()
+            step("services", f"stopped the project-local server on port {local.port}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbook.services", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "status", "reset", "stop"])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            services_up()
+        elif args.command == "reset":
+            redis_resolve()
+            mysql_reset()
+        elif args.command == "stop":
+            services_stop()
+        else:
+            for key, value in services_status().items():
+                print(f"{key:14} {value}")
+    except SetupError as exc:
+        print(f"error: {exc.problem}. Fix: {exc.fix}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

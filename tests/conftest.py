@@ -1,0 +1,36 @@
+"""Shared fixtures. The live server, MySQL and Redis are real: `make test` brings them up first,
+and `live_server` makes sure the server answers (starting it if a developer runs pytest alone)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "course_project.settings")
+
+
+@pytest.fixture(scope="session")
+def django_ready():
+    import django
+
+    django.setup()
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    from workbook.liveserver import LiveServer
+
+    server = LiveServer.default()
+    server.start()
+    return server
+
+
+@pytest.fixture
+async def pools(django_ready):
+    """The real aiomysql pools, opened on the test's loop and closed after it."""
+    from common.db import pools_close, pools_open
+
+    await pools_open()
+    yield
+    await pools_close()
