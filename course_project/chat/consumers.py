@@ -40,5 +40,11 @@ class ChatConsumer(TicketConsumer):
         )
 
     async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "message", "message": event["message"],
-                              "user_id": event["user_id"], "room": self.room_name})
+        await self.send_json(
+            {
+                "type": "message",
+                "message": event["message"],
+                "user_id": event["user_id"],
+                "room": self.room_name,
+            }
+        )

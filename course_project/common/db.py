@@ -58,7 +58,11 @@ def pool_get(name: PoolName) -> aiomysql.Pool:
 
 def pools_stats() -> dict[str, dict[str, int]]:
     return {
-        name: {"size": pool.size, "free": pool.freesize, "minsize": pool.minsize,
-               "maxsize": pool.maxsize}
+        name: {
+            "size": pool.size,
+            "free": pool.freesize,
+            "minsize": pool.minsize,
+            "maxsize": pool.maxsize,
+        }
         for name, pool in sorted(_pools.items())
     }

@@ -41,8 +41,9 @@ def _check_params(params: Params) -> Params:
 
 
 class DBExecute:
-    def __init__(self, sql: str, params: Params = None, *, pool: PoolName = "study",
-                 rows: RowType = "tuple") -> None:
+    def __init__(
+        self, sql: str, params: Params = None, *, pool: PoolName = "study", rows: RowType = "tuple"
+    ) -> None:
         if rows not in ("tuple", "dict"):
             raise ValueError("rows must be 'tuple' or 'dict'")
         self.sql = sql

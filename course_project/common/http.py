@@ -59,8 +59,9 @@ def api_view(*methods: str) -> Callable[[View], View]:
         @functools.wraps(view)
         async def inner(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in methods:
-                return json_error(405, "method_not_allowed",
-                                  f"use {' or '.join(methods)} on {request.path}")
+                return json_error(
+                    405, "method_not_allowed", f"use {' or '.join(methods)} on {request.path}"
+                )
             try:
                 return await view(request, *args, **kwargs)
             except ApiError as exc:

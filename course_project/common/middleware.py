@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def offered_subprotocols(scope: dict) -> list[str]:
-    """The subprotocols the client offered. uvicorn's sansio path may pass one comma-joined entry."""
+    """The offered subprotocols. uvicorn's sansio path may pass one comma-joined entry."""
     out: list[str] = []
     for entry in scope.get("subprotocols") or []:
         out.extend(part.strip() for part in entry.split(",") if part.strip())

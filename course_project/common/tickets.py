@@ -2,7 +2,7 @@
 
 A ticket looks like `qt1.42.1u3x9K.Q0f...`: version, user id, timestamp, HMAC signature (Django's
 TimestampSigner keyed by SECRET_KEY). It is made only of RFC 7230 token characters, so a browser
-can offer it in `new WebSocket(url, [ticket])`, and it can be reused for reconnects until it expires.
+can offer it in `new WebSocket(url, [ticket])`; it can be reused for reconnects until it expires.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def ticket_verify(ticket: str, *, max_age: int | None = None) -> int:
         raise TicketError("malformed")
     age = settings.TICKET_MAX_AGE if max_age is None else max_age
     try:
-        value = _signer().unsign(ticket[len(PREFIX):], max_age=age)
+        value = _signer().unsign(ticket[len(PREFIX) :], max_age=age)
     except signing.SignatureExpired:
         raise TicketError("expired") from None
     except signing.BadSignature:

@@ -29,8 +29,10 @@ async def health(request: HttpRequest) -> HttpResponse:
             "service": "quiz-battle",
             "pid": os.getpid(),
             "pools": pools,
-            "channel_layer": {"class": f"{type(layer).__module__}.{type(layer).__name__}",
-                              "redis": "ok" if redis_ok else "unreachable"},
+            "channel_layer": {
+                "class": f"{type(layer).__module__}.{type(layer).__name__}",
+                "redis": "ok" if redis_ok else "unreachable",
+            },
         },
         status=200 if ok else 503,
     )

@@ -1,6 +1,5 @@
-from django.urls import include, path
-
 from common.views import health
+from django.urls import include, path
 from players.views import player_create_view, user_detail
 
 urlpatterns = [

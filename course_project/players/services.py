@@ -27,4 +27,8 @@ def nickname_clean(value: object) -> str:
 async def player_create(*, nickname: str) -> dict:
     name = nickname_clean(nickname)
     done = await DBExecute("INSERT INTO user (nickname) VALUES (%s)", (name,)).execute()
-    return {"user_id": done.lastrowid, "nickname": name, "ticket": ticket_issue(user_id=done.lastrowid)}
+    return {
+        "user_id": done.lastrowid,
+        "nickname": name,
+        "ticket": ticket_issue(user_id=done.lastrowid),
+    }

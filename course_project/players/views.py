@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-
 from common.http import ApiError, api_view, json_body, json_response
+from django.http import HttpRequest, HttpResponse
 
 from .selectors import user_get
 from .services import NicknameError, player_create

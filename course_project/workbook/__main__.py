@@ -1,13 +1,13 @@
 """`python -m workbook <command>`: what the Makefile's targets run, one progress line per step.
 
-    setup       services (MySQL, Redis, databases, seed) and the live server
-    lab         setup, then JupyterLab on notebooks/
-    serve       setup (the live server in the background)
-    stop        stop the live server
-    services    services only;  reset: drop and recreate the course databases
-    test        setup, Chromium for the browser test, then the whole pytest suite with strict nbval
-    notebooks   setup, then re-execute every notebook in place and save its outputs
-    bench       setup, then the benchmarks (prints tables, writes bench/results/*.json)
+setup       services (MySQL, Redis, databases, seed) and the live server
+lab         setup, then JupyterLab on notebooks/
+serve       setup (the live server in the background)
+stop        stop the live server
+services    services only;  reset: drop and recreate the course databases
+test        setup, Chromium for the browser test, then the whole pytest suite with strict nbval
+notebooks   setup, then re-execute every notebook in place and save its outputs
+bench       setup, then the benchmarks (prints tables, writes bench/results/*.json)
 """
 
 from __future__ import annotations
@@ -60,10 +60,22 @@ def main(argv: list[str]) -> int:
             LiveServer.default().stop()
         elif command == "lab":
             _setup()
-            step("lab", "opening JupyterLab on notebooks/ (Ctrl+C stops JupyterLab; the server "
-                        "keeps running until `make stop`)")
-            os.execv(sys.executable, [sys.executable, "-m", "jupyter", "lab",
-                                      f"--notebook-dir={REPO_ROOT / 'notebooks'}", *rest])
+            step(
+                "lab",
+                "opening JupyterLab on notebooks/ (Ctrl+C stops JupyterLab; the server "
+                "keeps running until `make stop`)",
+            )
+            os.execv(
+                sys.executable,
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter",
+                    "lab",
+                    f"--notebook-dir={REPO_ROOT / 'notebooks'}",
+                    *rest,
+                ],
+            )
         elif command == "test":
             _setup()
             _chromium()

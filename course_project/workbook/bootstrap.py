@@ -36,9 +36,11 @@ def env_python() -> Path:
 
 def ensure_env(extras: str) -> Path:
     if sys.version_info < MIN_PYTHON:
-        fail(f"Python {sys.version.split()[0]} is too old (3.11+ needed)",
-             "install python3.11 (apt-get install python3.11 python3.11-venv) and run "
-             "make PYTHON=python3.11 ...")
+        fail(
+            f"Python {sys.version.split()[0]} is too old (3.11+ needed)",
+            "install python3.11 (apt-get install python3.11 python3.11-venv) and run "
+            "make PYTHON=python3.11 ...",
+        )
     python = env_python()
     if not python.exists():
         say("creating .venv")
@@ -51,8 +53,16 @@ def ensure_env(extras: str) -> Path:
     stamp = python.parent.parent / ".quiz-installed"
     if not stamp.exists() or stamp.read_text() != digest:
         say(f"installing Python dependencies [{extras}] into {python.parent.parent} (pip)")
-        cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-               "-e", f"{ROOT}[{extras}]"]
+        cmd = [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-e",
+            f"{ROOT}[{extras}]",
+        ]
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             fail("pip could not install the dependencies", " ".join(cmd))
         stamp.write_text(digest)

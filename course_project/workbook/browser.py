@@ -9,14 +9,22 @@ from pathlib import Path
 
 from .errors import SetupError, step
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("QUIZ_CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser"
+    return (
+        os.environ.get("QUIZ_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
     )
 
 
@@ -33,6 +41,8 @@ def chromium_ensure() -> str:
                 raise SetupError(f"'{' '.join(cmd)}' failed", "apt-get install -y chromium")
         found = chromium_path()
     if not found:
-        raise SetupError("no chromium for the browser test",
-                         "apt-get install chromium (Debian/Ubuntu) or set QUIZ_CHROMIUM=/path")
+        raise SetupError(
+            "no chromium for the browser test",
+            "apt-get install chromium (Debian/Ubuntu) or set QUIZ_CHROMIUM=/path",
+        )
     return found

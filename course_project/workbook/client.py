@@ -11,9 +11,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-
 from course_project.config import config_get
+from websockets.asyncio.client import ClientConnection, connect
 
 
 @dataclass
@@ -26,8 +25,16 @@ class HttpReply:
         return f"HttpReply({self.status}, {self.body!r})"
 
 
-def http(method: str, path: str, body: Any = None, *, ticket: str | None = None,
-         base: str | None = None, raw: bytes | None = None, timeout: float = 10) -> HttpReply:
+def http(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    ticket: str | None = None,
+    base: str | None = None,
+    raw: bytes | None = None,
+    timeout: float = 10,
+) -> HttpReply:
     url = (base or config_get().server_url) + path
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     headers = {"Content-Type": "application/json"}
@@ -56,16 +63,18 @@ def origin_default(base: str | None = None) -> str:
     return base or config_get().server_url
 
 
-async def ws_open(path: str, ticket: str | None, *, base: str | None = None,
-                  origin: str | None = None, **kw) -> ClientConnection:
+async def ws_open(
+    path: str, ticket: str | None, *, base: str | None = None, origin: str | None = None, **kw
+) -> ClientConnection:
     """Open a websocket to the live server, offering the ticket as subprotocol.
     Pass origin="" to send no Origin header at all."""
     http_base = base or config_get().server_url
     url = "ws" + http_base.removeprefix("http") + path
     origin = origin_default(base) if origin is None else origin
     kw.setdefault("open_timeout", 10)
-    return await connect(url, subprotocols=[ticket] if ticket else None,
-                         origin=origin or None, **kw)
+    return await connect(
+        url, subprotocols=[ticket] if ticket else None, origin=origin or None, **kw
+    )
 
 
 async def ws_recv_json(ws: ClientConnection, timeout: float = 5.0) -> dict:

@@ -76,36 +76,63 @@ class LiveServer:
         return health_get(self.host, self.port) is not None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "course_project.asgi:application",
-                "--host", self.host, "--port", str(self.port), "--workers", str(self.workers),
-                "--ws", "websockets-sansio", "--lifespan", "on", "--no-access-log",
-                "--timeout-graceful-shutdown", "5"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "course_project.asgi:application",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--ws",
+            "websockets-sansio",
+            "--lifespan",
+            "on",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
 
     def start(self, timeout: float = 30.0) -> None:
         if self.healthy():
             step("server", f"already running at {self.url} (pid {self.pid() or '?'})")
             return
         if port_open(self.host, self.port):
-            raise SetupError(f"port {self.port} on {self.host} is held by another program",
-                             f"stop it (lsof -i :{self.port}) or set QUIZ_PORT to a free port")
+            raise SetupError(
+                f"port {self.port} on {self.host} is held by another program",
+                f"stop it (lsof -i :{self.port}) or set QUIZ_PORT to a free port",
+            )
         RUN_DIR.mkdir(exist_ok=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.extra_env or {}))
         with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(self.command(), cwd=REPO_ROOT, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                self.command(),
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
             if self.healthy():
-                step("server", f"live at {self.url} (pid {proc.pid}, log {self._rel(self.log_file)})")
+                step(
+                    "server", f"live at {self.url} (pid {proc.pid}, log {self._rel(self.log_file)})"
+                )
                 return
             time.sleep(0.2)
         self.stop(quiet=True)
         tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty)"]
-        raise SetupError(f"the server did not become healthy within {timeout:.0f}s: {tail[0]}",
-                         f"read {self._rel(self.log_file)}")
+        raise SetupError(
+            f"the server did not become healthy within {timeout:.0f}s: {tail[0]}",
+            f"read {self._rel(self.log_file)}",
+        )
 
     def stop(self, quiet: bool = False, timeout: float = 10.0) -> None:
         pid = self.pid()

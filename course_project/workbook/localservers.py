@@ -49,7 +49,7 @@ def _wait(predicate, timeout: float, what: str, log: Path | None) -> None:
 
 @dataclass
 class LocalMariaDB:
-    """A private mysqld: MariaDB (mariadb-install-db + mariadbd) or MySQL 8 (--initialize-insecure)."""
+    """A private mysqld: MariaDB (mariadb-install-db, mariadbd) or MySQL 8 (--initialize-insecure)."""
 
     root: Path
     port: int
@@ -93,32 +93,54 @@ class LocalMariaDB:
             return
         found = self.binaries()
         if not found:
-            raise SetupError("no MariaDB/MySQL server binary on PATH", "apt-get install mariadb-server")
+            raise SetupError(
+                "no MariaDB/MySQL server binary on PATH", "apt-get install mariadb-server"
+            )
         server, installer = found
         if port_open(self.host, self.port):
             raise SetupError(
                 f"port {self.port} is held by another program",
-                f"free it or set QUIZ_LOCAL_MYSQL_PORT to a free port",
+                "free it or set QUIZ_LOCAL_MYSQL_PORT to a free port",
             )
         self.root.mkdir(parents=True, exist_ok=True)
         user = ["--user=root"] if os.geteuid() == 0 else []
         if not (self.datadir / "mysql").exists():
             shutil.rmtree(self.datadir, ignore_errors=True)  # a half-made datadir never survives
             if installer:
-                cmd = [installer, "--no-defaults", f"--datadir={self.datadir}",
-                       "--auth-root-authentication-method=normal", "--skip-test-db", *user]
+                cmd = [
+                    installer,
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    *user,
+                ]
             else:
-                cmd = [server, "--no-defaults", "--initialize-insecure",
-                       f"--datadir={self.datadir}", *user]
+                cmd = [
+                    server,
+                    "--no-defaults",
+                    "--initialize-insecure",
+                    f"--datadir={self.datadir}",
+                    *user,
+                ]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 shutil.rmtree(self.datadir, ignore_errors=True)
                 last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
                 raise SetupError(f"initialising {self.datadir} failed: {last[0]}", f"see {cmd[0]}")
-        args = [server, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
-                f"--socket={self.root / 'mysqld.sock'}", f"--bind-address={self.host}",
-                f"--pid-file={self.pid_file}", f"--log-error={self.log_file}",
-                "--skip-log-bin", "--max-connections=500", *user]
+        args = [
+            server,
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            f"--port={self.port}",
+            f"--socket={self.root / 'mysqld.sock'}",
+            f"--bind-address={self.host}",
+            f"--pid-file={self.pid_file}",
+            f"--log-error={self.log_file}",
+            "--skip-log-bin",
+            "--max-connections=500",
+            *user,
+        ]
         if installer is None:
             args.append("--mysqlx=OFF")
         with open(self.log_file, "ab") as log:
@@ -154,7 +176,9 @@ class LocalRedis:
 
     @staticmethod
     def binary() -> str | None:
-        return shutil.which("redis-server", path=os.environ.get("PATH", "") + ":/usr/bin:/usr/local/bin")
+        return shutil.which(
+            "redis-server", path=os.environ.get("PATH", "") + ":/usr/bin:/usr/local/bin"
+        )
 
     def running(self) -> bool:
         return _pid_alive(self.pid_file) is not None and port_open(self.host, self.port)
@@ -172,10 +196,27 @@ class LocalRedis:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [server, "--port", str(self.port), "--bind", self.host, "--save", "",
-             "--appendonly", "no", "--daemonize", "yes", "--dir", str(self.root),
-             "--pidfile", str(self.pid_file), "--logfile", str(self.log_file)],
-            check=True, capture_output=True,
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                self.host,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.root),
+                "--pidfile",
+                str(self.pid_file),
+                "--logfile",
+                str(self.log_file),
+            ],
+            check=True,
+            capture_output=True,
         )
         _wait(self.running, timeout, f"local Redis on port {self.port}", self.log_file)
 

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pymysql
 import redis
-
 from course_project.config import REPO_ROOT, SERVICES_DIR, config_get, env_file_update
 
 from .errors import SetupError, step
@@ -49,8 +48,10 @@ def _apt_install() -> None:
         raise SetupError("MariaDB/MySQL or Redis binaries are missing", install_hint())
     step("services", "installing mariadb-server redis-server with apt-get (one time)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "mariadb-server", "redis-server"]):
+    for cmd in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "mariadb-server", "redis-server"],
+    ):
         if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
             raise SetupError(f"'{' '.join(cmd)}' failed", install_hint())
 
@@ -60,9 +61,16 @@ def _apt_install() -> None:
 
 def admin_connect(host: str, port: int, **kw) -> pymysql.connections.Connection:
     cfg = config_get()
-    return pymysql.connect(host=host, port=port, user=cfg.mysql_admin_user,
-                           password=cfg.mysql_admin_password, connect_timeout=3,
-                           charset="utf8mb4", autocommit=True, **kw)
+    return pymysql.connect(
+        host=host,
+        port=port,
+        user=cfg.mysql_admin_user,
+        password=cfg.mysql_admin_password,
+        connect_timeout=3,
+        charset="utf8mb4",
+        autocommit=True,
+        **kw,
+    )
 
 
 def _mysql_try(host: str, port: int) -> str | None:
@@ -81,8 +89,10 @@ def _mysql_try(host: str, port: int) -> str | None:
                 "set QUIZ_MYSQL_ADMIN_USER/QUIZ_MYSQL_ADMIN_PASSWORD in .env to an account that "
                 "may create databases and users",
             ) from exc
-        raise SetupError(f"MySQL at {host}:{port} answered with error {code}: {exc.args[1]}",
-                         f"check the server's log, or set QUIZ_MYSQL_PORT to another server") from exc
+        raise SetupError(
+            f"MySQL at {host}:{port} answered with error {code}: {exc.args[1]}",
+            "check the server's log, or set QUIZ_MYSQL_PORT to another server",
+        ) from exc
 
 
 def mysql_resolve() -> tuple[str, int, str]:
@@ -99,9 +109,17 @@ def mysql_resolve() -> tuple[str, int, str]:
         local.start()
     version = _mysql_try(local.host, local.port)
     if not version:
-        raise SetupError(f"local MySQL on port {local.port} does not answer", f"see {local.log_file}")
-    env_file_update({"QUIZ_MYSQL_HOST": local.host, "QUIZ_MYSQL_PORT": str(local.port),
-                     "QUIZ_MYSQL_ADMIN_USER": "root", "QUIZ_MYSQL_ADMIN_PASSWORD": ""})
+        raise SetupError(
+            f"local MySQL on port {local.port} does not answer", f"see {local.log_file}"
+        )
+    env_file_update(
+        {
+            "QUIZ_MYSQL_HOST": local.host,
+            "QUIZ_MYSQL_PORT": str(local.port),
+            "QUIZ_MYSQL_ADMIN_USER": "root",
+            "QUIZ_MYSQL_ADMIN_PASSWORD": "",
+        }
+    )
     step("services", f"mysql: project-local at {local.host}:{local.port} ({version})")
     return local.host, local.port, version
 
@@ -117,8 +135,10 @@ def mysql_provision(host: str, port: int) -> None:
     try:
         _provision(host, port)
     except pymysql.MySQLError as exc:
-        raise SetupError(f"provisioning MySQL at {host}:{port} failed: {exc.args}",
-                         "make reset (drops and recreates the two course databases)") from exc
+        raise SetupError(
+            f"provisioning MySQL at {host}:{port} failed: {exc.args}",
+            "make reset (drops and recreates the two course databases)",
+        ) from exc
 
 
 def _provision(host: str, port: int) -> None:
@@ -129,24 +149,34 @@ def _provision(host: str, port: int) -> None:
         env_file_update({"QUIZ_MYSQL_PASSWORD": password})
     with admin_connect(host, port) as conn, conn.cursor() as cur:
         for db in (cfg.study_db, cfg.game_db):
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` "
-                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            cur.execute(
+                f"CREATE DATABASE IF NOT EXISTS `{db}` "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
         for app_host in APP_HOSTS:
-            cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
-                        (cfg.mysql_user, app_host, password))
+            cur.execute(
+                "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
+                (cfg.mysql_user, app_host, password),
+            )
             cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (cfg.mysql_user, app_host, password))
             for db in (cfg.study_db, cfg.game_db):
                 # Data only: no CREATE/DROP/ALTER/GRANT for the app.
-                cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO %s@%s",
-                            (cfg.mysql_user, app_host))
+                cur.execute(
+                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO %s@%s",
+                    (cfg.mysql_user, app_host),
+                )
         for db, name in ((cfg.study_db, "schema_study.sql"), (cfg.game_db, "schema_game.sql")):
             cur.execute(f"USE `{db}`")
             for stmt in _statements((DATA_DIR / name).read_text(encoding="utf-8")):
                 cur.execute(stmt)
-        step("services", f"mysql: databases {cfg.study_db}, {cfg.game_db} and user "
-                         f"{cfg.mysql_user} ready")
+        step(
+            "services",
+            f"mysql: databases {cfg.study_db}, {cfg.game_db} and user {cfg.mysql_user} ready",
+        )
         counts = seed_load(cur, cfg.study_db)
-        step("services", f"mysql: seed data: {counts['user']} users, {counts['question']} questions")
+        step(
+            "services", f"mysql: seed data: {counts['user']} users, {counts['question']} questions"
+        )
 
 
 def seed_load(cur, study_db: str) -> dict[str, int]:
@@ -163,12 +193,21 @@ def seed_load(cur, study_db: str) -> dict[str, int]:
         "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE category = VALUES(category), "
         "lang = VALUES(lang), text = VALUES(text), choices = VALUES(choices), "
         "answer = VALUES(answer)",
-        [(q["id"], q["category"], q["lang"], q["text"],
-          json.dumps(q["choices"], ensure_ascii=False), q["answer"]) for q in questions],
+        [
+            (
+                q["id"],
+                q["category"],
+                q["lang"],
+                q["text"],
+                json.dumps(q["choices"], ensure_ascii=False),
+                q["answer"],
+            )
+            for q in questions
+        ],
     )
     counts = {}
     for table in ("user", "question"):
-        cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+        cur.execute(f"SELECT COUNT(*) FROM `{table}`")  # noqa: S608 (a constant table name)
         counts[table] = cur.fetchone()[0]
     return counts
 
@@ -194,8 +233,10 @@ def _redis_ping(url: str) -> str | None:
         finally:
             client.close()
     except redis.exceptions.AuthenticationError as exc:
-        raise SetupError(f"Redis at {url} refused the login ({exc})",
-                         "put the password in QUIZ_REDIS_URL: redis://:PASSWORD@host:port/0") from exc
+        raise SetupError(
+            f"Redis at {url} refused the login ({exc})",
+            "put the password in QUIZ_REDIS_URL: redis://:PASSWORD@host:port/0",
+        ) from exc
     except redis.exceptions.RedisError:
         return None
 
@@ -215,7 +256,9 @@ def redis_resolve() -> str:
     url = f"redis://{local.host}:{local.port}/0"
     version = _redis_ping(url)
     if not version:
-        raise SetupError(f"local Redis on port {local.port} does not answer", f"see {local.log_file}")
+        raise SetupError(
+            f"local Redis on port {local.port} does not answer", f"see {local.log_file}"
+        )
     env_file_update({"QUIZ_REDIS_URL": url})
     step("services", f"redis: project-local at {url} (Redis {version})")
     return url
@@ -251,16 +294,21 @@ def services_status() -> dict:
 
 def services_stop() -> None:
     cfg = config_get()
-    for local in (LocalMariaDB(SERVICES_DIR / "mysql", cfg.local_mysql_port),
-                  LocalRedis(SERVICES_DIR / "redis", cfg.local_redis_port)):
+    for local in (
+        LocalMariaDB(SERVICES_DIR / "mysql", cfg.local_mysql_port),
+        LocalRedis(SERVICES_DIR / "redis", cfg.local_redis_port),
+    ):
         if local.running():
             local.stop()
             step("services", f"stopped the project-local server on port {local.port}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbook.services", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m workbook.services",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["up", "status", "reset", "stop"])
     args = parser.parse_args(argv)
     try:
