@@ -99,4 +99,7 @@ def env_file_update(values: dict[str, str]) -> None:
     out.extend(f"{k}={v}" for k, v in todo.items())
     ENV_FILE.write_text("\n".join(out) + "\n")
     ENV_FILE.chmod(0o600)
+    # What setup decided also holds for this process and the ones it starts (the live server),
+    # even where an environment variable had said otherwise.
+    os.environ.update(values)
     config_get.cache_clear()
