@@ -21,7 +21,7 @@ if not CFG.secret_key or not CFG.mysql_password:
 SECRET_KEY = CFG.secret_key
 DEBUG = CFG.debug
 # Add the machine's class-network address (for phones and other laptops) with
-# DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost,192.168.1.20 (the same list is the websocket origin check).
+# DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost,192.168.1.20 (also the websocket origin check).
 ALLOWED_HOSTS = list(CFG.allowed_hosts)
 CSRF_TRUSTED_ORIGINS = [
     f"{scheme}://{host}"

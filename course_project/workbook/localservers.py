@@ -29,9 +29,17 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 def _pid_alive(pid_file: Path) -> int | None:
     try:
         pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that exited: reap it
+            return None
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
         return pid
-    except (OSError, ValueError):
+    except OSError:
         return None
 
 
@@ -49,7 +57,7 @@ def _wait(predicate, timeout: float, what: str, log: Path | None) -> None:
 
 @dataclass
 class LocalMariaDB:
-    """A private mysqld: MariaDB (mariadb-install-db, mariadbd) or MySQL 8 (--initialize-insecure)."""
+    """A private mysqld: MariaDB (mariadb-install-db) or MySQL 8 (mysqld --initialize-insecure)."""
 
     root: Path
     port: int
