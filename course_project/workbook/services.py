@@ -59,17 +59,18 @@ def _apt_install() -> None:
 # --- MySQL -----------------------------------------------------------------------------------
 
 
-def admin_connect(host: str, port: int, **kw) -> pymysql.connections.Connection:
+def admin_connect(
+    host: str, port: int, *, user: str | None = None, password: str | None = None
+) -> pymysql.connections.Connection:
     cfg = config_get()
     return pymysql.connect(
         host=host,
         port=port,
-        user=cfg.mysql_admin_user,
-        password=cfg.mysql_admin_password,
+        user=cfg.mysql_admin_user if user is None else user,
+        password=cfg.mysql_admin_password if password is None else password,
         connect_timeout=3,
         charset="utf8mb4",
         autocommit=True,
-        **kw,
     )
 
 
@@ -130,10 +131,12 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def mysql_provision(host: str, port: int) -> None:
+def mysql_provision(
+    host: str, port: int, *, admin_user: str | None = None, admin_password: str | None = None
+) -> None:
     """Databases, the least-privilege app user, schema and seed data. Safe to run again."""
     try:
-        _provision(host, port)
+        _provision(host, port, admin_user, admin_password)
     except pymysql.MySQLError as exc:
         raise SetupError(
             f"provisioning MySQL at {host}:{port} failed: {exc.args}",
@@ -141,13 +144,16 @@ def mysql_provision(host: str, port: int) -> None:
         ) from exc
 
 
-def _provision(host: str, port: int) -> None:
+def _provision(host: str, port: int, admin_user: str | None, admin_password: str | None) -> None:
     cfg = config_get()
     password = cfg.mysql_password
     if not password:
         password = secrets.token_urlsafe(18)
         env_file_update({"QUIZ_MYSQL_PASSWORD": password})
-    with admin_connect(host, port) as conn, conn.cursor() as cur:
+    with (
+        admin_connect(host, port, user=admin_user, password=admin_password) as conn,
+        conn.cursor() as cur,
+    ):
         for db in (cfg.study_db, cfg.game_db):
             cur.execute(
                 f"CREATE DATABASE IF NOT EXISTS `{db}` "
