@@ -5,6 +5,8 @@ import os
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse
 
+from course_project.version import code_version
+
 from .db import pools_stats
 from .http import api_view, json_error, json_response
 
@@ -28,6 +30,7 @@ async def health(request: HttpRequest) -> HttpResponse:
             "status": "ok" if ok else "degraded",
             "service": "quiz-battle",
             "pid": os.getpid(),
+            "code_version": code_version(),
             "pools": pools,
             "channel_layer": {
                 "class": f"{type(layer).__module__}.{type(layer).__name__}",

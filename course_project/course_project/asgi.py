@@ -16,9 +16,9 @@ django_http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from common.middleware import TicketAuthMiddleware  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from common.middleware import TicketAuthMiddleware  # noqa: E402
 from course_project.lifespan import lifespan_app  # noqa: E402
 from course_project.routing import websocket_urlpatterns  # noqa: E402
 

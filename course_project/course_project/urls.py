@@ -1,5 +1,6 @@
-from common.views import health
 from django.urls import include, path
+
+from common.views import health
 from players.views import player_create_view, user_detail
 
 urlpatterns = [

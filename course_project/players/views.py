@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from common.http import ApiError, api_view, json_body, json_response
 from django.http import HttpRequest, HttpResponse
+
+from common.http import ApiError, api_view, json_body, json_response
 
 from .selectors import user_get
 from .services import NicknameError, player_create

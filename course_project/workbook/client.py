@@ -11,8 +11,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from course_project.config import config_get
 from websockets.asyncio.client import ClientConnection, connect
+
+from course_project.config import config_get
 
 
 @dataclass

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_project.config import REPO_ROOT, RUN_DIR, config_get
+from course_project.version import code_version
 
 from .errors import SetupError, step
 from .localservers import port_open
@@ -34,7 +35,14 @@ def health_get(host: str, port: int, timeout: float = 2.0) -> dict | None:
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/api/health", timeout=timeout) as r:
             body = json.loads(r.read())
+    except urllib.error.HTTPError as exc:  # 503 "degraded" is still our server talking
+        try:
+            body = json.loads(exc.read())
+        except ValueError:
+            return None
     except (urllib.error.URLError, OSError, ValueError):
+        return None
+    if not isinstance(body, dict):
         return None
     return body if body.get("service") == SERVICE_NAME else None
 
@@ -73,7 +81,8 @@ class LiveServer:
             return None
 
     def healthy(self) -> bool:
-        return health_get(self.host, self.port) is not None
+        health = health_get(self.host, self.port)
+        return health is not None and health.get("status") == "ok"
 
     def command(self) -> list[str]:
         return [
@@ -97,9 +106,24 @@ class LiveServer:
         ]
 
     def start(self, timeout: float = 30.0) -> None:
-        if self.healthy():
-            step("server", f"already running at {self.url} (pid {self.pid() or '?'})")
-            return
+        health = health_get(self.host, self.port)
+        if health is not None:
+            if health.get("status") == "ok" and health.get("code_version") == code_version():
+                step("server", f"already running at {self.url} (pid {self.pid() or '?'})")
+                return
+            reason = (
+                "it runs older code than this checkout"
+                if health.get("status") == "ok"
+                else f"it reports status {health.get('status')!r}"
+            )
+            if self.pid() is None:
+                raise SetupError(
+                    f"port {self.port} is held by a quiz server this checkout did not start "
+                    f"({reason})",
+                    "stop it where it was started (make stop) or set QUIZ_PORT to a free port",
+                )
+            step("server", f"restarting the server at {self.url}: {reason}")
+            self.stop(quiet=True)
         if port_open(self.host, self.port):
             raise SetupError(
                 f"port {self.port} on {self.host} is held by another program",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pymysql
 import redis
+
 from course_project.config import REPO_ROOT, SERVICES_DIR, config_get, env_file_update
 
 from .errors import SetupError, step

@@ -1,6 +1,7 @@
 """DBExecute and the pools against the real MySQL (no mocks)."""
 
 import pytest
+
 from common.db import PoolsNotOpen, pool_get, pools_close, pools_open, pools_stats
 from common.dbexecute import DBExecute, transaction
 

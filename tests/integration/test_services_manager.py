@@ -8,6 +8,7 @@ import sys
 import pymysql
 import pytest
 import redis
+
 from course_project.config import REPO_ROOT
 from workbook.errors import SetupError
 from workbook.liveserver import LiveServer

@@ -1,6 +1,7 @@
 """The HTTP API of the live server (uvicorn, real MySQL and Redis)."""
 
 import pytest
+
 from workbook.client import http, player_new
 
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("live_server")]

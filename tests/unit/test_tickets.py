@@ -1,8 +1,9 @@
 import re
 
 import pytest
-from common.tickets import TicketError, ticket_issue, ticket_verify
 from django.core import signing
+
+from common.tickets import TicketError, ticket_issue, ticket_verify
 
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 7230 token: a valid subprotocol
 

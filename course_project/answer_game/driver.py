@@ -1,0 +1,452 @@
+"""Who drives a room's clock, and what happens when that process dies.
+
+One process drives each room: the one holding the Redis lease `quiz:room:<id>:driver` (SET NX PX
+3000; the value is that process's private inbox channel; renewed every second by a compare-and-set
+Lua script, released on shutdown). Only the driver changes the room: consumers on every process
+forward their players' commands (join, leave, start, answer, next) to the inbox named in the lease.
+The driver applies them to the pure state machine (`rules`) with ITS time.monotonic(), inserts
+accepted answers into MySQL (the UNIQUE key makes a replay `duplicate_answer`, never a second row),
+saves a JSON snapshot to Redis (the open question as "seconds remaining"), then broadcasts to the
+room group `game.<room_id>` and replies on the sender's channel. Its timer task closes each
+question at the deadline and opens the next one after the reveal pause.
+
+If the driver's process dies, its lease and heartbeat key expire within 3 s. Every process checks,
+once a second, the rooms it has local consumers for: the first to find the lease gone takes it,
+rebuilds the room from the snapshot (deadline = now + remaining - the snapshot's age, measured on
+Redis' clock) plus the answer rows in MySQL, and carries on. Each process then re-sends the joins of
+its consumers (a `Sync`) to the new driver, so every player gets a `state` frame; connections of
+processes whose heartbeat expired are dropped. Commands sent to the dead inbox meanwhile are lost:
+a client whose `state` shows the question open and unanswered answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from channels.layers import get_channel_layer
+
+from . import rules, services, store
+from .rules import Command, Game
+from .selectors import answers_list, room_get, room_questions_get
+
+log = logging.getLogger(__name__)
+
+WATCH_EVERY = 1.0
+IDLE_RELEASE = 30.0  # a driven room nobody is connected to is handed back after this long
+MAX_HOPS = 2
+
+COMMANDS: dict[str, type] = {cls.__name__.lower(): cls for cls in
+                             (rules.Join, rules.Leave, rules.Sync, rules.Start, rules.Next,
+                              rules.Answer)}
+
+
+def group_name(room_id: str) -> str:
+    return f"game.{room_id}"
+
+
+# A connection, as the rules know it: "<process id>/<channel name>". Channel names carry no
+# "/" (and, depending on the channel layer, no process part either), so the process that holds
+# a websocket is always readable, and its connections can be dropped together if it dies.
+def conn_id(*, proc: str, channel: str) -> str:
+    return f"{proc}/{channel}"
+
+
+def conn_proc(conn: str) -> str:
+    return conn.split("/", 1)[0]
+
+
+def conn_channel(conn: str) -> str:
+    return conn.split("/", 1)[-1]
+
+
+def command_encode(cmd: Command) -> dict:
+    return {"kind": type(cmd).__name__.lower(), **asdict(cmd)}
+
+
+def command_decode(data: dict) -> Command:
+    data = dict(data)
+    cls = COMMANDS[data.pop("kind")]
+    if cls is rules.Sync:
+        data["members"] = tuple(rules.Join(**m) for m in data["members"])
+    return cls(**data)
+
+
+class RoomGone(LookupError):
+    pass
+
+
+@dataclass
+class Member:
+    """A local websocket of a room."""
+
+    conn: str
+    user_id: int
+    nickname: str
+    watch: bool
+
+    def join(self) -> rules.Join:
+        return rules.Join(self.user_id, self.nickname, self.conn, self.watch)
+
+
+def _conns(game: Game) -> list[str]:
+    return [*game.watchers, *(c for p in game.players.values() for c in p.conns)]
+
+
+class RoomDriver:
+    """The one place a room's state changes, on the process holding its lease."""
+
+    def __init__(self, room_id: str, game: Game, *, owner: str) -> None:
+        self.room_id, self.game, self.owner = room_id, game, owner
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.idle_since: float | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._timer(), name=f"quiz-room-{self.room_id}")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _timer(self) -> None:
+        while True:
+            try:
+                at = rules.wake_at(self.game)
+                self.wake.clear()
+                timeout = None if at is None else max(0.0, at - time.monotonic())
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout)
+                except TimeoutError:
+                    await self.step(None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("room %s: timer step failed; retrying in 1 s", self.room_id)
+                await asyncio.sleep(1.0)
+
+    async def step(self, command: Command | None) -> None:
+        """Apply a command (None: the clock) atomically: persist, snapshot, then send."""
+        async with self.lock:
+            now = time.monotonic()
+            if command is None:
+                game, events = rules.tick(self.game, now=now)
+            else:
+                game, events = rules.apply(self.game, command, now=now)
+            if not events and game == self.game:
+                return
+            try:
+                refused = await self._persist(events)
+            except Exception:
+                conn = getattr(command, "conn", None)
+                if command is None or not conn:
+                    raise  # the timer logs it and retries
+                log.exception("room %s: %s not stored", self.room_id, type(command).__name__)
+                await self._send([rules.Rejected(conn, "unavailable",
+                                                 "the game could not store that; try again")])
+                return
+            if refused is not None:
+                await self._duplicate(refused)
+                return
+            self.game = game
+            self.wake.set()
+            try:
+                await self.snapshot_save(now)
+            except Exception:
+                log.exception("room %s: snapshot not saved", self.room_id)
+            await self._send(events)
+
+    async def snapshot_save(self, now: float) -> None:
+        data = rules.game_to_json(self.game, now=now)
+        if not await store.snapshot_save(room_id=self.room_id, data=data, owner=self.owner):
+            log.warning("room %s: lease lost, snapshot not saved", self.room_id)
+
+    async def _persist(self, events: list) -> rules.AnswerAccepted | None:
+        """Store what the events say; the accepted answer the database refused, if any."""
+        for ev in events:
+            if isinstance(ev, rules.PlayerSeated):
+                await services.player_store(room_id=self.room_id, user_id=ev.user_id,
+                                            nickname=ev.nickname)
+            elif isinstance(ev, rules.AnswerAccepted):
+                if not await services.answer_store(room_id=self.room_id, record=ev.record):
+                    return ev
+            elif isinstance(ev, rules.StatusChanged) and ev.status == "playing":
+                await services.room_status_set(room_id=self.room_id, status="playing")
+            elif isinstance(ev, rules.Finished):
+                await services.results_store(room_id=self.room_id,
+                                             leaderboard=list(ev.leaderboard))
+        return None
+
+    async def _duplicate(self, refused: rules.AnswerAccepted) -> None:
+        """MySQL holds an answer this state did not know (an earlier driver stored it): adopt the
+        stored rows and refuse this one."""
+        rows = await answers_list(room_id=self.room_id)
+        self.game = rules.answers_merge(self.game, rows)
+        await self.snapshot_save(time.monotonic())
+        await self._send([rules.Rejected(refused.conn, "duplicate_answer",
+                                         "you already answered this question")])
+
+    async def _send(self, events: list) -> None:
+        layer = get_channel_layer()
+        for ev in events:
+            frame = ev.frame()
+            if frame is None:
+                continue
+            conn = getattr(ev, "conn", None)
+            try:
+                if conn:
+                    await layer.send(conn_channel(conn), {"type": "game.frame", "frame": frame})
+                else:
+                    await layer.group_send(group_name(self.room_id),
+                                           {"type": "game.broadcast", "frame": frame})
+            except Exception:
+                log.exception("room %s: %s frame not delivered", self.room_id, frame["type"])
+
+
+async def game_load(room_id: str) -> Game:
+    """The room as the last driver left it: the Redis snapshot (or, if it expired, the database),
+    plus every answer row MySQL holds."""
+    now = time.monotonic()
+    snap = await store.snapshot_load(room_id=room_id)
+    if snap is not None:
+        data, age = snap
+        game = rules.game_from_json(data, now=now, age=age)
+    else:
+        game = await _game_from_db(room_id, now)
+    return rules.answers_merge(game, await answers_list(room_id=room_id))
+
+
+async def _game_from_db(room_id: str, now: float) -> Game:
+    room = await room_get(room_id=room_id)
+    questions = await room_questions_get(room_id=room_id)
+    if room is None or not questions:
+        raise RoomGone(room_id)
+    game = rules.game_new(room_id=room_id, host_id=int(room["host_id"]),
+                          seconds=float(room["seconds"]), questions=questions)
+    rows = await answers_list(room_id=room_id)
+    game = rules.answers_merge(game, rows)
+    if room["status"] == "finished":
+        game.phase, game.index = rules.FINISHED, len(questions) - 1
+    elif room["status"] == "playing":
+        # Without a snapshot the open question's clock is lost: show the last answered one as
+        # revealed and move on at once.
+        answered = {int(r["position"]) for r in rows if r["position"] is not None}
+        game.phase, game.index, game.advance_at = rules.REVEAL, max(answered, default=0), now
+    return game
+
+
+class Hub:
+    """This process's side of every room: its inbox, the rooms it drives, its local members."""
+
+    def __init__(self) -> None:
+        self.inbox: str | None = None
+        self.proc = secrets.token_hex(6)  # this process, in connection ids and heartbeats
+        self.drivers: dict[str, RoomDriver] = {}
+        self.local: dict[str, dict[str, Member]] = {}
+        self.synced: dict[str, str | None] = {}  # room -> driver our members' joins went to
+        self.claim_locks: dict[str, asyncio.Lock] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    # --- lifecycle (ASGI lifespan) ---
+
+    async def start(self) -> None:
+        self.inbox = await get_channel_layer().new_channel()
+        await store.proc_beat(proc=self.proc)
+        self.tasks = [asyncio.create_task(self._inbox_loop(), name="quiz-driver-inbox"),
+                      asyncio.create_task(self._watch_loop(), name="quiz-driver-watch")]
+        log.info("game driver inbox %s", self.inbox)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks = []
+        for room_id in list(self.drivers):
+            await self._drop(room_id, release=True)
+        await store.proc_forget(proc=self.proc)
+        await store.redis_close()
+
+    # --- what consumers call ---
+
+    async def member_join(self, *, room_id: str, member: Member) -> bool:
+        members = self.local.setdefault(room_id, {})
+        first = not members
+        members[member.conn] = member
+        owner = await self.command(room_id=room_id, cmd=member.join())
+        if first and owner is not None:
+            self.synced[room_id] = owner
+        return owner is not None
+
+    async def member_leave(self, *, room_id: str, conn: str) -> None:
+        members = self.local.get(room_id, {})
+        members.pop(conn, None)
+        if not members:
+            self.local.pop(room_id, None)
+            self.synced.pop(room_id, None)
+        await self.command(room_id=room_id, cmd=rules.Leave(conn))
+
+    async def command(self, *, room_id: str, cmd: Command, hops: int = 0) -> str | None:
+        """Hand the command to the room's driver (taking the lease if nobody holds it).
+        The driver's inbox, or None if it could not be delivered."""
+        try:
+            owner = await store.lease_owner(room_id=room_id)
+            if owner is None or (owner == self.inbox and room_id not in self.drivers):
+                owner = await self.claim(room_id)
+            if owner == self.inbox:
+                await self.drivers[room_id].step(cmd)
+            else:
+                await get_channel_layer().send(owner, {
+                    "type": "driver.command", "room_id": room_id, "hops": hops,
+                    "command": command_encode(cmd)})
+            return owner
+        except Exception:
+            log.exception("room %s: %s not delivered", room_id, type(cmd).__name__)
+            return None
+
+    # --- leases ---
+
+    async def claim(self, room_id: str) -> str:
+        """Drive the room if nobody does; the inbox of whoever drives it now."""
+        lock = self.claim_locks.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            if room_id in self.drivers:
+                return self.inbox
+            took = await store.lease_take(room_id=room_id, owner=self.inbox)
+            if not took:
+                owner = await store.lease_owner(room_id=room_id)
+                if owner is not None and owner != self.inbox:
+                    return owner
+                if owner is None and not await store.lease_take(room_id=room_id,
+                                                                owner=self.inbox):
+                    return await store.lease_owner(room_id=room_id) or self.inbox
+            try:
+                game = await game_load(room_id)
+            except Exception:
+                await store.lease_release(room_id=room_id, owner=self.inbox)
+                raise
+            driver = self.drivers[room_id] = RoomDriver(room_id, game, owner=self.inbox)
+            driver.start()
+            log.info("room %s: now driven here (phase %s, question %d)", room_id, game.phase,
+                     game.index)
+            return self.inbox
+
+    async def _drop(self, room_id: str, *, release: bool) -> None:
+        driver = self.drivers.pop(room_id, None)
+        self.claim_locks.pop(room_id, None)
+        if driver is None:
+            return
+        await driver.stop()
+        if release:
+            try:
+                async with driver.lock:
+                    await driver.snapshot_save(time.monotonic())
+                await store.lease_release(room_id=room_id, owner=self.inbox)
+            except Exception:
+                log.exception("room %s: release failed", room_id)
+
+    # --- background tasks ---
+
+    async def _inbox_loop(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                message = await layer.receive(self.inbox)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("driver inbox: receive failed")
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self._inbox_handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("driver inbox: %r failed", message.get("type"))
+
+    async def _inbox_handle(self, message: dict) -> None:
+        room_id, cmd = message["room_id"], command_decode(message["command"])
+        driver = self.drivers.get(room_id)
+        if driver is not None:
+            await driver.step(cmd)
+        elif message.get("hops", 0) < MAX_HOPS:
+            # Not ours (any more): route it again, which may mean taking the room over.
+            await self.command(room_id=room_id, cmd=cmd, hops=message.get("hops", 0) + 1)
+        else:
+            log.warning("room %s: dropped %s after %d hops", room_id, type(cmd).__name__,
+                        MAX_HOPS)
+
+    async def _watch_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.watch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("driver watch failed")
+            await asyncio.sleep(max(0.1, WATCH_EVERY - (time.monotonic() - started)))
+
+    async def watch_once(self) -> None:
+        await store.proc_beat(proc=self.proc)
+        for room_id in list(self.drivers):
+            if not await store.lease_renew(room_id=room_id, owner=self.inbox):
+                log.warning("room %s: lease lost, no longer driven here", room_id)
+                await self._drop(room_id, release=False)
+        await self._prune_dead_processes()
+        owners = await store.leases_owners(room_ids=list(self.local))
+        for room_id, owner in owners.items():
+            if room_id not in self.local:
+                continue
+            if owner is None:
+                log.info("room %s: no driver, taking over", room_id)
+                owner = await self.claim(room_id)
+            if owner != self.synced.get(room_id):
+                members = tuple(m.join() for m in self.local.get(room_id, {}).values())
+                sent = await self.command(room_id=room_id,
+                                          cmd=rules.Sync(self.proc + "/", members))
+                if sent is not None:
+                    self.synced[room_id] = sent
+        await self._release_idle()
+
+    async def _prune_dead_processes(self) -> None:
+        procs = {conn_proc(c) for d in self.drivers.values() for c in _conns(d.game)}
+        procs.discard(self.proc)
+        dead = procs - await store.procs_alive(procs=sorted(procs))
+        for proc in dead:
+            for driver in list(self.drivers.values()):
+                if any(conn_proc(c) == proc for c in _conns(driver.game)):
+                    log.info("room %s: dropping connections of dead process %s",
+                             driver.room_id, proc)
+                    await driver.step(rules.Sync(proc + "/", ()))
+
+    async def _release_idle(self) -> None:
+        now = time.monotonic()
+        for room_id, driver in list(self.drivers.items()):
+            if _conns(driver.game) or room_id in self.local:
+                driver.idle_since = None
+            elif driver.idle_since is None:
+                driver.idle_since = now
+            elif now - driver.idle_since > IDLE_RELEASE:
+                log.info("room %s: idle, released", room_id)
+                await self._drop(room_id, release=True)
+
+
+hub = Hub()
+
+
+async def hub_start() -> None:
+    await hub.start()
+
+
+async def hub_stop() -> None:
+    await hub.stop()

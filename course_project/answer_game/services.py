@@ -1,0 +1,110 @@
+"""Writes of the game: rooms, seats, answers, results (quiz_game), and the first snapshot."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+
+import pymysql
+
+from common.dbexecute import DBExecute, transaction
+
+from . import store
+from .rules import AnswerRecord, game_new, game_to_json
+from .selectors import questions_pick
+
+QUESTIONS_MAX = 50
+SECONDS_MIN, SECONDS_MAX = 1, 120
+DUPLICATE_KEY = 1062
+
+
+class RoomParamsError(ValueError):
+    pass
+
+
+def room_params_clean(body: dict) -> tuple[int, float]:
+    """{"questions": int 1-50, "seconds": number 1-120}; nothing else."""
+    extra = sorted(set(body) - {"questions", "seconds"})
+    if extra:
+        raise RoomParamsError(f"unknown field(s): {', '.join(extra)}")
+    count, seconds = body.get("questions"), body.get("seconds")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= QUESTIONS_MAX:
+        raise RoomParamsError(f"'questions' must be an integer 1-{QUESTIONS_MAX}")
+    if (not isinstance(seconds, int | float) or isinstance(seconds, bool)
+            or not math.isfinite(seconds) or not SECONDS_MIN <= seconds <= SECONDS_MAX):
+        raise RoomParamsError(f"'seconds' must be a number {SECONDS_MIN}-{SECONDS_MAX}")
+    return count, round(float(seconds), 3)
+
+
+def room_id_new() -> str:
+    """8 URL-safe characters ([A-Za-z0-9_-]): also a valid channel-layer group name."""
+    return secrets.token_urlsafe(6)
+
+
+async def room_create(*, host_id: int, questions: int, seconds: float) -> str:
+    picked = await questions_pick(count=questions)
+    if len(picked) < questions:
+        raise RoomParamsError(f"the question bank has only {len(picked)} questions")
+    for _ in range(5):
+        room_id = room_id_new()
+        try:
+            async with transaction("game") as tx:
+                await tx.execute(
+                    "INSERT INTO room (id, host_id, questions, seconds) VALUES (%s, %s, %s, %s)",
+                    (room_id, host_id, questions, seconds))
+                for position, question in enumerate(picked):
+                    await tx.execute(
+                        "INSERT INTO room_question (room_id, position, question_id) "
+                        "VALUES (%s, %s, %s)", (room_id, position, question.question_id))
+        except pymysql.IntegrityError as exc:
+            if exc.args[0] == DUPLICATE_KEY:
+                continue  # that random id exists already: draw another
+            raise
+        game = game_new(room_id=room_id, host_id=host_id, seconds=seconds, questions=picked)
+        await store.snapshot_save(room_id=room_id, data=game_to_json(game, now=time.monotonic()))
+        return room_id
+    raise RuntimeError("could not draw a free room id")
+
+
+async def answer_store(*, room_id: str, record: AnswerRecord) -> bool:
+    """INSERT the accepted answer. False if the row exists: the UNIQUE key (room, question,
+    player) is the last word on duplicates, whichever driver asks."""
+    try:
+        await DBExecute(
+            "INSERT INTO answer (room_id, question_id, user_id, choice, correct, elapsed_ms, "
+            "points) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (room_id, record.question_id, record.user_id, record.choice, record.correct,
+             record.elapsed_ms, record.points), pool="game",
+        ).execute()
+    except pymysql.IntegrityError as exc:
+        if exc.args[0] == DUPLICATE_KEY:
+            return False
+        raise
+    return True
+
+
+async def player_store(*, room_id: str, user_id: int, nickname: str) -> None:
+    await DBExecute(
+        "INSERT INTO player (room_id, user_id, nickname) VALUES (%s, %s, %s) "
+        "ON DUPLICATE KEY UPDATE nickname = VALUES(nickname)",
+        (room_id, user_id, nickname), pool="game",
+    ).execute()
+
+
+async def room_status_set(*, room_id: str, status: str) -> None:
+    await DBExecute("UPDATE room SET status = %s WHERE id = %s", (status, room_id),
+                    pool="game").execute()
+
+
+async def results_store(*, room_id: str, leaderboard: list[dict]) -> None:
+    async with transaction("game") as tx:
+        for row in leaderboard:
+            await tx.execute(
+                "INSERT INTO result (room_id, user_id, nickname, score, `rank`) "
+                "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE score = VALUES(score), "
+                "`rank` = VALUES(`rank`), nickname = VALUES(nickname)",
+                (room_id, row["user_id"], row["nickname"], row["score"], row["rank"]))
+        await tx.execute(
+            "UPDATE room SET status = 'finished', finished_at = CURRENT_TIMESTAMP(3) "
+            "WHERE id = %s", (room_id,))

@@ -1,0 +1,210 @@
+// The player's page: nickname -> create or join a room -> lobby, questions, reveals, leaderboard.
+"use strict";
+
+(() => {
+  const { $ } = Quiz;
+  const VIEWS = ["view-lobby", "view-question", "view-reveal", "view-finished"];
+  const game = {
+    socket: null, hostId: null, question: null, pending: null, countdown: null, roomId: null,
+  };
+  window.quizPlay = game;  // for the browser test and for poking around in the dev tools
+
+  function panel(id) {
+    for (const p of ["panel-name", "panel-room", "panel-game"]) $(p).hidden = p !== id;
+  }
+
+  function roomFromUrl() {
+    const room = new URLSearchParams(location.search).get("room");
+    return room && /^[A-Za-z0-9_-]{1,16}$/.test(room) ? room : null;
+  }
+
+  function setRoomInUrl(roomId) {
+    const url = new URL(location.href);
+    if (roomId) url.searchParams.set("room", roomId); else url.searchParams.delete("room");
+    history.replaceState(null, "", url);
+  }
+
+  // --- nickname and room forms ---
+
+  $("form-name").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const reply = await Quiz.api("POST", "/api/players", { nickname: $("nickname").value });
+    if (reply.status !== 201) { Quiz.toast(reply.body ? reply.body.message : "failed"); return; }
+    Quiz.meSave(reply.body);
+    route();
+  });
+
+  $("form-join").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const roomId = $("room-input").value.trim();
+    setRoomInUrl(roomId);
+    route();
+  });
+
+  $("form-create").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { questions: Number($("questions-input").value),
+                   seconds: Number($("seconds-input").value) };
+    const reply = await Quiz.api("POST", "/api/rooms", body, Quiz.me().ticket);
+    if (reply.status === 401) { Quiz.meForget(); route(); return; }
+    if (reply.status !== 201) { Quiz.toast(reply.body ? reply.body.message : "failed"); return; }
+    setRoomInUrl(reply.body.room_id);
+    route();
+  });
+
+  $("btn-start").addEventListener("click", () => game.socket.send({ type: "start" }));
+  $("btn-next").addEventListener("click", () => game.socket.send({ type: "next" }));
+  $("btn-new").addEventListener("click", () => {
+    if (game.socket) game.socket.close();
+    game.socket = null;
+    setRoomInUrl(null);
+    route();
+  });
+
+  // --- rendering frames ---
+
+  function isHost() { return game.hostId === Quiz.me().user_id; }
+
+  function renderLobby(players) {
+    Quiz.showOnly(VIEWS, "view-lobby");
+    Quiz.playersRender($("lobby-players"), players, game.hostId);
+    $("btn-start").hidden = !isHost();
+    $("lobby-title").textContent = isHost()
+      ? "Share the room id, then start" : "Waiting for the host to start";
+  }
+
+  function renderQuestion(q, remaining, answered) {
+    game.question = q;
+    Quiz.showOnly(VIEWS, "view-question");
+    $("q-index").textContent = `Question ${q.index + 1} / ${q.total}`;
+    $("q-text").textContent = q.text;
+    $("progress").textContent = "";
+    const box = $("choices");
+    Quiz.clear(box);
+    q.choices.forEach((text, i) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice c" + i;
+      button.dataset.testid = "choice-" + i;
+      button.dataset.choice = i;
+      button.textContent = text;
+      button.disabled = answered;
+      button.addEventListener("click", () => answer(q.question_id, i));
+      box.appendChild(button);
+    });
+    $("ack-status").textContent = answered ? "Answer received" : "";
+    game.countdown.start(remaining, q.seconds);
+  }
+
+  function answer(questionId, choice) {
+    game.pending = { question_id: questionId, choice };
+    for (const b of $("choices").children) {
+      b.disabled = true;
+      b.classList.toggle("picked", Number(b.dataset.choice) === choice);
+    }
+    $("ack-status").textContent = "Sending...";
+    game.socket.send({ type: "answer", question_id: questionId, choice });
+  }
+
+  function renderReveal(r) {
+    game.countdown.stop();
+    Quiz.showOnly(VIEWS, "view-reveal");
+    const q = game.question;
+    const mine = game.pending && game.pending.question_id === r.question_id ? game.pending : null;
+    const right = mine && mine.choice === r.correct;
+    $("reveal-title").textContent = !mine ? "Time is up" : right ? "Correct!" : "Not this time";
+    $("reveal-correct").textContent = q && q.question_id === r.question_id
+      ? q.choices[r.correct] : "#" + (r.correct + 1);
+    $("reveal-points").textContent = r.points || 0;
+    Quiz.scoresRender($("scores"), r.scores, Quiz.me().user_id, 10);
+    myScore(r.scores);
+    const last = q && q.index + 1 >= q.total;
+    $("btn-next").hidden = !isHost();
+    $("btn-next").textContent = last ? "Show the results" : "Next question";
+    $("next-hint").textContent = last ? "" : "The next question opens in a moment.";
+  }
+
+  function myScore(rows) {
+    const row = rows.find((s) => s.user_id === Quiz.me().user_id);
+    if (row) $("my-score").textContent = row.score;
+  }
+
+  function renderFinished(board) {
+    game.countdown.stop();
+    Quiz.showOnly(VIEWS, "view-finished");
+    Quiz.scoresRender($("leaderboard"), board, Quiz.me().user_id);
+    myScore(board);
+    $("results-link").href = `/api/rooms/${game.roomId}/results?format=csv`;
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "state": return onState(frame);
+      case "lobby": game.hostId = frame.host_id; return renderLobby(frame.players);
+      case "question": return renderQuestion(frame, frame.seconds, false);
+      case "answer_ack":
+        $("ack-status").textContent = "Answer received";
+        return;
+      case "progress":
+        $("progress").textContent = `${frame.answered} / ${frame.total} answered`;
+        return;
+      case "reveal": return renderReveal(frame);
+      case "finished": return renderFinished(frame.leaderboard);
+      case "error":
+        if (frame.code === "duplicate_answer") {
+          $("ack-status").textContent = "Answer received";  // the server has it already
+          return;
+        }
+        if (frame.code === "too_late") $("ack-status").textContent = frame.message;
+        Quiz.toast(`${frame.code}: ${frame.message}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  function onState(s) {
+    game.hostId = s.host_id;
+    $("my-score").textContent = s.you.score;
+    $("screen-link").hidden = !isHost();
+    if (s.phase === "lobby") return renderLobby(s.players);
+    if (s.phase === "question") {
+      renderQuestion(s.question, s.remaining, s.answered);
+      if (!s.answered && game.pending && game.pending.question_id === s.question.question_id) {
+        answer(game.pending.question_id, game.pending.choice);  // lost in a reconnect: again
+      }
+      return;
+    }
+    if (s.phase === "reveal") {
+      game.question = s.question;
+      return renderReveal(s.reveal);
+    }
+    if (s.phase === "finished") return renderFinished(s.leaderboard);
+  }
+
+  function enterRoom(roomId) {
+    const me = Quiz.me();
+    panel("panel-game");
+    game.roomId = roomId;
+    $("room-id").textContent = roomId;
+    $("room-link").href = `/play?room=${encodeURIComponent(roomId)}`;
+    $("screen-link").href =
+      `/screen/${encodeURIComponent(roomId)}?ticket=${encodeURIComponent(me.ticket)}`;
+    Quiz.showOnly(VIEWS, null);
+    game.countdown = game.countdown || new Quiz.Countdown($("countdown"), $("timer-bar"));
+    game.socket = new Quiz.GameSocket({ roomId, userId: me.user_id, ticket: me.ticket,
+                                        watch: false, onFrame });
+    game.socket.connect();
+  }
+
+  function route() {
+    const me = Quiz.me();
+    const room = roomFromUrl();
+    if (!me) { panel("panel-name"); $("nickname").focus(); return; }
+    $("me-name").textContent = me.nickname;
+    if (room) { enterRoom(room); return; }
+    panel("panel-room");
+  }
+
+  route();
+})();

@@ -1,0 +1,137 @@
+"""Redis keys of the game: room snapshots, driver leases, process heartbeats.
+
+    quiz:room:<id>:state    hash {state: JSON snapshot, saved_ms: Redis TIME in ms}
+    quiz:room:<id>:driver   the driver's inbox channel; SET NX PX 3000, renewed with a CAS script
+    quiz:proc:<proc>        a process is alive (its random id); PX 3000, renewed
+
+The snapshot's age is measured with Redis' own TIME (one clock for every process), only to carry
+an open question's remaining time over to the next driver; the game itself runs on the driver's
+time.monotonic().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import redis.asyncio as aioredis
+
+from course_project.config import config_get
+
+LEASE_MS = 3000
+SNAPSHOT_TTL_S = 6 * 3600
+
+_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+_SAVE = """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then
+  return 0
+end
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'saved_ms', t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_LOAD = """
+local t = redis.call('TIME')
+local v = redis.call('HMGET', KEYS[1], 'state', 'saved_ms')
+return {v[1], v[2], t[1] * 1000 + math.floor(t[2] / 1000)}
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def redis_get() -> aioredis.Redis:
+    """One client per event loop (a client, like a pool, belongs to the loop it runs on)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        for old in [lp for lp in _clients if lp.is_closed()]:
+            del _clients[old]
+        client = _clients[loop] = aioredis.Redis.from_url(
+            config_get().redis_url, decode_responses=True, socket_timeout=5,
+            socket_connect_timeout=5, retry_on_timeout=True)
+    return client
+
+
+async def redis_close() -> None:
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def state_key(room_id: str) -> str:
+    return f"quiz:room:{room_id}:state"
+
+
+def lease_key(room_id: str) -> str:
+    return f"quiz:room:{room_id}:driver"
+
+
+def proc_key(proc: str) -> str:
+    return f"quiz:proc:{proc}"
+
+
+async def snapshot_save(*, room_id: str, data: dict, owner: str = "") -> bool:
+    """Store the snapshot; with `owner`, only while that inbox holds the room's lease (a driver
+    that lost its lease without noticing yet cannot overwrite its successor's state)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return bool(await redis_get().eval(_SAVE, 2, state_key(room_id), lease_key(room_id), text,
+                                       SNAPSHOT_TTL_S, owner))
+
+
+async def snapshot_load(*, room_id: str) -> tuple[dict, float] | None:
+    """The snapshot and its age in seconds, or None."""
+    text, saved_ms, now_ms = await redis_get().eval(_LOAD, 1, state_key(room_id))
+    if text is None:
+        return None
+    age = max(0.0, (int(now_ms) - int(saved_ms or now_ms)) / 1000)
+    return json.loads(text), age
+
+
+async def lease_take(*, room_id: str, owner: str) -> bool:
+    return bool(await redis_get().set(lease_key(room_id), owner, nx=True, px=LEASE_MS))
+
+
+async def lease_renew(*, room_id: str, owner: str) -> bool:
+    return bool(await redis_get().eval(_RENEW, 1, lease_key(room_id), owner, LEASE_MS))
+
+
+async def lease_release(*, room_id: str, owner: str) -> None:
+    await redis_get().eval(_RELEASE, 1, lease_key(room_id), owner)
+
+
+async def lease_owner(*, room_id: str) -> str | None:
+    return await redis_get().get(lease_key(room_id))
+
+
+async def leases_owners(*, room_ids: list[str]) -> dict[str, str | None]:
+    if not room_ids:
+        return {}
+    values = await redis_get().mget([lease_key(r) for r in room_ids])
+    return dict(zip(room_ids, values, strict=True))
+
+
+async def proc_beat(*, proc: str) -> None:
+    await redis_get().set(proc_key(proc), "1", px=LEASE_MS)
+
+
+async def proc_forget(*, proc: str) -> None:
+    await redis_get().delete(proc_key(proc))
+
+
+async def procs_alive(*, procs: list[str]) -> set[str]:
+    if not procs:
+        return set()
+    values = await redis_get().mget([proc_key(p) for p in procs])
+    return {p for p, v in zip(procs, values, strict=True) if v is not None}
