@@ -90,28 +90,42 @@ AIOMYSQL_COMMON = {
     "pool_recycle": 3600,
 }
 
+# The channel layer: QUIZ_CHANNEL_LAYER picks one (tests/benchmarks/bench_broadcast.py compares
+# them). "redis": channels_redis' RedisChannelLayer, stock. "inbox": common.layers'
+# InboxChannelLayer, the same Redis keys with one batched reader per process. "pubsub":
+# channels_redis' RedisPubSubChannelLayer (at-most-once, groups in process memory).
+import os  # noqa: E402  (only the channel-layer choice reads the environment here)
+
+_REDIS_HOST = {
+    "address": CFG.redis_url,
+    # redis-py 8 defaults socket_timeout to 5 s, shorter than the layer's blocking BZPOPMIN:
+    # every idle consumer would die with TimeoutError. None restores the blocking read;
+    # keepalive lets the kernel notice a dead peer instead.
+    "socket_timeout": None,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "retry_on_timeout": True,
+}
+_REDIS_QUEUES = {
+    # A room lives for hours at most; members re-join on every reconnect.
+    "group_expiry": 6 * 3600,
+    "capacity": 500,
+    "expiry": 30,
+}
+_CHANNEL_LAYER_CHOICES = {
+    "redis": ("channels_redis.core.RedisChannelLayer", _REDIS_QUEUES),
+    "inbox": ("common.layers.InboxChannelLayer", _REDIS_QUEUES),
+    "pubsub": ("common.layers.PubSubChannelLayer", {}),
+}
+CHANNEL_LAYER_NAME = os.environ.get("QUIZ_CHANNEL_LAYER", "redis").strip().lower()
+if CHANNEL_LAYER_NAME not in _CHANNEL_LAYER_CHOICES:
+    raise ImproperlyConfigured(
+        f"QUIZ_CHANNEL_LAYER={CHANNEL_LAYER_NAME!r}: pick one of "
+        + ", ".join(sorted(_CHANNEL_LAYER_CHOICES))
+    )
+_backend, _queues = _CHANNEL_LAYER_CHOICES[CHANNEL_LAYER_NAME]
 CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [
-                {
-                    "address": CFG.redis_url,
-                    # redis-py 8 defaults socket_timeout to 5 s, shorter than the layer's blocking
-                    # BZPOPMIN: every idle consumer would die with TimeoutError. None restores the
-                    # blocking read; keepalive lets the kernel notice a dead peer instead.
-                    "socket_timeout": None,
-                    "socket_connect_timeout": 5,
-                    "socket_keepalive": True,
-                    "retry_on_timeout": True,
-                }
-            ],
-            # A room lives for hours at most; members re-join on every reconnect.
-            "group_expiry": 6 * 3600,
-            "capacity": 500,
-            "expiry": 30,
-        },
-    }
+    "default": {"BACKEND": _backend, "CONFIG": {"hosts": [_REDIS_HOST], **_queues}},
 }
 
 TICKET_MAX_AGE = CFG.ticket_max_age

@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
             notebooks_execute(rest)
         elif command == "bench":
             _setup()
-            return _run([sys.executable, "-m", "bench", *rest])
+            return _run([sys.executable, "tests/benchmarks/run.py", *rest])
         else:
             print(__doc__)
             return 2

@@ -1,0 +1,21 @@
+"""pytest glue for the chapters (collected by nbval, see pyproject.toml's pytest options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def pytest_configure(config):
+    # addopts names the sanitize file relative to the repository root; make that hold wherever
+    # pytest was started from.
+    given = config.option.nbval_sanitize_with
+    if given and not Path(given).is_absolute():
+        config.option.nbval_sanitize_with = str(config.rootpath / given)
+
+
+def pytest_sessionstart(session):
+    # The kernels run this interpreter: build matplotlib's font cache here, once, so its first-run
+    # warning never lands in a cell's stderr.
+    from workbook.notebooks import matplotlib_cache_warm
+
+    matplotlib_cache_warm()
