@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
 
@@ -44,3 +48,12 @@ class TicketConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+
+class NoRouteDenier(WebsocketDenier):
+    """The catch-all last route: without it URLRouter raises ValueError for an unknown path and
+    uvicorn answers the handshake with a 500 and a traceback in the log."""
+
+    async def connect(self) -> None:
+        log.info("websocket refused: no route for path %r", self.scope.get("path"))
+        await super().connect()

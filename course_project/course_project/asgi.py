@@ -1,8 +1,8 @@
 """One ASGI app for HTTP, websockets and lifespan.
 
-The guide served `get_default_application()` (Channels 2) next to Django's own app and pointed
-uvicorn at the websocket one. Channels 4 removed that function: ProtocolTypeRouter is the single
-app, and HTTP must be listed explicitly.
+The guide built two apps, Django's own and `get_default_application()` (its websocket-only
+router), and pointed uvicorn at the second, which since Channels 3 serves no HTTP at all. Here one
+ProtocolTypeRouter is the app and lists HTTP explicitly.
 """
 
 import os

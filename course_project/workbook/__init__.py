@@ -1,1 +1,1 @@
-"""Helpers for the workbook: services, the live server, showing real source files, websocket clients."""
+"""Helpers for the workbook: services, the live server, source files shown, websocket clients."""

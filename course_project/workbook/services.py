@@ -132,6 +132,26 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+def _shared_credentials(host: str, port: int) -> Path:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "quiz-workbook" / f"mysql-{host}-{port}.password"
+
+
+def app_password_choose(host: str, port: int) -> str:
+    """The app user's password: QUIZ_MYSQL_PASSWORD from the environment if set; else the one every
+    checkout on this machine shares for this server (so a second clone, or CI's, never changes
+    the password under a running server); else a new random one. Never stored in the repo."""
+    shared = _shared_credentials(host, port)
+    password = os.environ.get("QUIZ_MYSQL_PASSWORD", "")
+    if not password and shared.exists():
+        password = shared.read_text().strip()
+    password = password or config_get().mysql_password or secrets.token_urlsafe(18)
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    shared.write_text(password + "\n")
+    shared.chmod(0o600)
+    return password
+
+
 def mysql_provision(
     host: str, port: int, *, admin_user: str | None = None, admin_password: str | None = None
 ) -> None:
@@ -147,9 +167,8 @@ def mysql_provision(
 
 def _provision(host: str, port: int, admin_user: str | None, admin_password: str | None) -> None:
     cfg = config_get()
-    password = cfg.mysql_password
-    if not password:
-        password = secrets.token_urlsafe(18)
+    password = app_password_choose(host, port)
+    if password != cfg.mysql_password:
         env_file_update({"QUIZ_MYSQL_PASSWORD": password})
     with (
         admin_connect(host, port, user=admin_user, password=admin_password) as conn,

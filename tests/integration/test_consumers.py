@@ -83,6 +83,12 @@ async def test_bad_handshakes_are_refused_before_accept(app, ticket, subprotocol
     assert not ok
 
 
-async def test_a_room_name_outside_group_name_characters_has_no_route(app, ticket):
-    with pytest.raises(ValueError, match="No route"):
-        await _connect(app, "/ws/chat/中文房间/", [ticket(1)])
+async def test_a_room_name_outside_group_name_characters_is_refused_not_crashed(app, ticket):
+    """`\\w+` would route 中文 to the consumer, which then fails at group_add."""
+    comm, ok, _ = await _connect(app, "/ws/chat/中文房间/", [ticket(1)])
+    assert not ok
+
+
+async def test_an_unknown_websocket_path_is_refused_before_accept(app, ticket):
+    comm, ok, _ = await _connect(app, "/ws/nowhere/", [ticket(1)])
+    assert not ok
