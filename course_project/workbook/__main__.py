@@ -65,17 +65,18 @@ def main(argv: list[str]) -> int:
                 "opening JupyterLab on notebooks/ (Ctrl+C stops JupyterLab; the server "
                 "keeps running until `make stop`)",
             )
-            os.execv(
+            args = [
                 sys.executable,
-                [
-                    sys.executable,
-                    "-m",
-                    "jupyter",
-                    "lab",
-                    f"--notebook-dir={REPO_ROOT / 'notebooks'}",
-                    *rest,
-                ],
-            )
+                "-m",
+                "jupyter",
+                "lab",
+                f"--notebook-dir={REPO_ROOT / 'notebooks'}",
+            ]
+            if os.geteuid() == 0:  # containers and CI-like machines run as root
+                args.append("--allow-root")
+            if not (os.environ.get("DISPLAY") or sys.platform == "darwin"):
+                args.append("--no-browser")  # no screen here: open the printed URL yourself
+            os.execv(sys.executable, [*args, *rest])
         elif command == "test":
             _setup()
             _chromium()
