@@ -47,12 +47,21 @@ class Config:
     local_redis_port: int
 
     @property
+    def client_host(self) -> str:
+        return host_for_clients(self.server_host)
+
+    @property
     def server_url(self) -> str:
-        return f"http://{self.server_host}:{self.server_port}"
+        return f"http://{self.client_host}:{self.server_port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.server_host}:{self.server_port}"
+        return f"ws://{self.client_host}:{self.server_port}"
+
+
+def host_for_clients(bind_host: str) -> str:
+    """Where this machine reaches a server bound to `bind_host`: a wildcard is no host to call."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(bind_host, bind_host)
 
 
 def _flag(value: str) -> bool:

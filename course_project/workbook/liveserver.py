@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_project.config import REPO_ROOT, RUN_DIR, config_get
+from course_project.config import REPO_ROOT, RUN_DIR, config_get, host_for_clients
 from course_project.version import code_version
 
 from .errors import SetupError, step
@@ -70,7 +70,7 @@ class LiveServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{host_for_clients(self.host)}:{self.port}"
 
     def pid(self) -> int | None:
         try:
@@ -81,7 +81,7 @@ class LiveServer:
             return None
 
     def healthy(self) -> bool:
-        health = health_get(self.host, self.port)
+        health = health_get(host_for_clients(self.host), self.port)
         return health is not None and health.get("status") == "ok"
 
     def command(self) -> list[str]:
@@ -106,7 +106,7 @@ class LiveServer:
         ]
 
     def start(self, timeout: float = 30.0) -> None:
-        health = health_get(self.host, self.port)
+        health = health_get(host_for_clients(self.host), self.port)
         if health is not None:
             if health.get("status") == "ok" and health.get("code_version") == code_version():
                 step("server", f"already running at {self.url} (pid {self.pid() or '?'})")
@@ -124,7 +124,7 @@ class LiveServer:
                 )
             step("server", f"restarting the server at {self.url}: {reason}")
             self.stop(quiet=True)
-        if port_open(self.host, self.port):
+        if port_open(host_for_clients(self.host), self.port):
             raise SetupError(
                 f"port {self.port} on {self.host} is held by another program",
                 f"stop it (lsof -i :{self.port}) or set QUIZ_PORT to a free port",
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "stop":
             server.stop()
         else:
-            health = health_get(server.host, server.port)
+            health = health_get(host_for_clients(server.host), server.port)
             print(json.dumps(health, indent=1) if health else f"not running at {server.url}")
             return 0 if health else 1
     except SetupError as exc:
