@@ -18,7 +18,7 @@ notebooks:  ## re-execute every notebook in place from a fresh kernel and save o
 	@$(RUN) notebooks
 test:       ## the same setup, then the whole pytest suite with strict nbval
 	@$(RUN) test
-bench:      ## the benchmarks: tables on stdout, JSON in bench/results/
+bench:      ## the benchmarks: tables on stdout, JSON in tests/benchmarks/results/
 	@$(RUN) bench
 lint:
 	@.venv/bin/ruff check course_project tests

@@ -45,6 +45,7 @@ class Config:
     ticket_max_age: int
     local_mysql_port: int
     local_redis_port: int
+    channel_layer: str
 
     @property
     def client_host(self) -> str:
@@ -91,6 +92,7 @@ def config_get() -> Config:
         ticket_max_age=int(env.get("QUIZ_TICKET_MAX_AGE", str(12 * 3600))),
         local_mysql_port=int(env.get("QUIZ_LOCAL_MYSQL_PORT", "3307")),
         local_redis_port=int(env.get("QUIZ_LOCAL_REDIS_PORT", "6380")),
+        channel_layer=env.get("QUIZ_CHANNEL_LAYER", "inbox").strip().lower(),
     )
 
 

@@ -91,10 +91,9 @@ AIOMYSQL_COMMON = {
 }
 
 # The channel layer: QUIZ_CHANNEL_LAYER picks one (tests/benchmarks/bench_broadcast.py compares
-# them). "redis": channels_redis' RedisChannelLayer, stock. "inbox": common.layers'
-# InboxChannelLayer, the same Redis keys with one batched reader per process. "pubsub":
-# channels_redis' RedisPubSubChannelLayer (at-most-once, groups in process memory).
-import os  # noqa: E402  (only the channel-layer choice reads the environment here)
+# them). "inbox" (default): common.layers' InboxChannelLayer, channels_redis' keys with one batched
+# reader per process. "redis": channels_redis' RedisChannelLayer, stock. "pubsub": channels_redis'
+# RedisPubSubChannelLayer (at-most-once, groups in process memory).
 
 _REDIS_HOST = {
     "address": CFG.redis_url,
@@ -117,7 +116,7 @@ _CHANNEL_LAYER_CHOICES = {
     "inbox": ("common.layers.InboxChannelLayer", _REDIS_QUEUES),
     "pubsub": ("common.layers.PubSubChannelLayer", {}),
 }
-CHANNEL_LAYER_NAME = os.environ.get("QUIZ_CHANNEL_LAYER", "redis").strip().lower()
+CHANNEL_LAYER_NAME = CFG.channel_layer
 if CHANNEL_LAYER_NAME not in _CHANNEL_LAYER_CHOICES:
     raise ImproperlyConfigured(
         f"QUIZ_CHANNEL_LAYER={CHANNEL_LAYER_NAME!r}: pick one of "

@@ -7,7 +7,7 @@ stop        stop the live server
 services    services only;  reset: drop and recreate the course databases
 test        setup, Chromium for the browser test, then the whole pytest suite with strict nbval
 notebooks   setup, then re-execute every notebook in place and save its outputs
-bench       setup, then the benchmarks (prints tables, writes bench/results/*.json)
+bench       setup, then the benchmarks (prints tables, writes tests/benchmarks/results/*.json)
 """
 
 from __future__ import annotations

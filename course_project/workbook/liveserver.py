@@ -98,6 +98,10 @@ class LiveServer:
             str(self.workers),
             "--ws",
             "websockets-sansio",
+            # Frames are small JSON: per-connection compression would cost ~34 KiB per socket
+            # (tests/benchmarks/bench_connections.py) for bytes that hardly shrink.
+            "--ws-per-message-deflate",
+            "false",
             "--lifespan",
             "on",
             "--no-access-log",
