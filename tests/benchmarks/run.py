@@ -36,9 +36,9 @@ from .harness import (  # noqa: E402
     report_write,
 )
 
-# One module per benchmark; each registers itself with @scenario. The game benchmarks (full
-# games over two processes, game-room broadcast) join this list when the game app exists.
-SCENARIO_MODULES = ("bench_broadcast", "bench_connections", "bench_db", "bench_notebooks")
+# One module per benchmark; each registers itself with @scenario.
+SCENARIO_MODULES = ("bench_broadcast", "bench_connections", "bench_db", "bench_notebooks",
+                    "bench_game_broadcast", "bench_scale")
 
 
 def scenarios_load() -> None:

@@ -77,6 +77,26 @@ def test_every_broadcast_round_reached_all_50_clients(smoke):
     assert lost and set(lost.values()) == {0}
 
 
+def test_every_game_answer_reached_all_50_players_and_the_anchor_frame_matches_its_size(smoke):
+    out, _ = smoke
+    doc = json.loads((out / "broadcast_game.json").read_text())
+    lost = {k: v for k, v in doc["figures"].items() if k.endswith("_lost")}
+    assert lost and set(lost.values()) == {0}
+    measured = [v for k, v in doc["params"].items() if k.endswith("progress_frame_bytes_last")]
+    assert measured and all(abs(n - doc["params"]["anchor_frame_bytes"]) <= 2 for n in measured)
+
+
+def test_the_small_scale_run_finished_every_game_and_answered_every_answer(smoke):
+    out, _ = smoke
+    doc = json.loads((out / "scale.json").read_text())
+    f, p = doc["figures"], doc["params"]
+    assert f["lost"] == 0 and f["answers"] == p["players"] * p["questions"]
+    assert f["acks"] + f["rejected"] == f["answers"] and f["acks"] > 0
+    for server in ("bench-a", "bench-b"):
+        assert f[f"{server}.cpu_s"] > 0 and f[f"{server}.rss_peak_mib"] > 0
+    assert f["bench-a.rooms_driven"] + f["bench-b.rooms_driven"] >= p["rooms"]
+
+
 def test_the_database_paths_all_did_lookups_and_dbexecute_is_compared_with_both(smoke):
     out, _ = smoke
     doc = json.loads((out / "db_lookup.json").read_text())
