@@ -6,7 +6,8 @@
 
 A bot keeps every frame it received (`log`), answers each question once, and after a dropped
 connection reconnects (trying `bases` in turn, as a player would reload the page on another
-server) and answers again if the `state` frame shows the open question unanswered.
+server) and answers again if the `state` frame shows the open question unanswered. An
+`unavailable` error (Redis or MySQL away for a moment) makes it send the answer again shortly.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Bot:
     acked: set[int] = field(default_factory=set)
     sent: dict[int, int] = field(default_factory=dict)  # question_id -> choice
     reconnects: int = 0
+    retries: int = 0  # answers sent again after `unavailable`
+    open_question: int | None = None  # the question_id open as far as this bot knows
 
     @property
     def user_id(self) -> int:
@@ -83,8 +86,16 @@ class Bot:
                 await self.connect()
                 continue
             self.log.append(frame)
-            if frame.get("type") == "answer_ack":
+            kind = frame.get("type")
+            if kind == "answer_ack":
                 self.acked.add(frame["question_id"])
+            elif kind == "question":
+                self.open_question = frame["question_id"]
+            elif kind == "state":
+                self.open_question = (frame["question"]["question_id"]
+                                      if frame["phase"] == "question" else None)
+            elif kind in ("reveal", "finished"):
+                self.open_question = None
             return frame
 
     async def until(self, *types: str, timeout: float = 5.0,
@@ -105,7 +116,7 @@ class Bot:
         await self.send({"type": "answer", "question_id": question_id, "choice": choice})
 
     async def play(self, choose: Callable[[dict], int | None], *, timeout: float = 30.0,
-                   reconnect: bool = True) -> dict:
+                   reconnect: bool = True, retry_pause: float = 0.3) -> dict:
         """Answer every question with choose(question frame) (None: stay silent) until the
         game is finished; returns the `finished` frame."""
         deadline = time.monotonic() + timeout
@@ -122,11 +133,29 @@ class Bot:
             question = frame if kind == "question" else None
             if kind == "state" and frame["phase"] == "question" and not frame["answered"]:
                 question = frame["question"]
+            if kind == "error" and frame.get("code") == "unavailable":
+                await self._answer_again(retry_pause)
             if question is not None and question["question_id"] not in self.acked:
                 choice = self.sent.get(question["question_id"])
                 choice = choose(question) if choice is None else choice
                 if choice is not None:
-                    await self.answer(question["question_id"], choice)
+                    try:
+                        await self.answer(question["question_id"], choice)
+                    except ConnectionClosed:
+                        pass  # the next recv() reconnects; its state frame says what to do
+
+    async def _answer_again(self, pause: float) -> None:
+        """The server could not take a frame: send the open question's answer again (if this
+        bot answered it and has no ack), after a pause."""
+        qid = self.open_question
+        if qid is None or qid in self.acked or qid not in self.sent:
+            return
+        await asyncio.sleep(pause)
+        self.retries += 1
+        try:
+            await self.answer(qid, self.sent[qid])
+        except ConnectionClosed:
+            pass  # the next recv() reconnects, and the state frame tells what to do
 
     def frames(self, kind: str) -> list[dict]:
         return [f for f in self.log if f.get("type") == kind]

@@ -3,19 +3,25 @@ connects, forwards commands to the room's driver (driver.py) and relays the driv
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from common.consumers import TicketConsumer
+from common.consumers import OUTAGE_ERRORS, TicketConsumer, outage_warn
+from common.dbexecute import DB_OUTAGE_ERRORS
 from players.selectors import user_get
 
 from . import rules
 from .driver import Member, conn_id, group_name, hub
-from .ratelimit import TokenBucket
 from .selectors import room_get
 
-RATE, BURST = 20.0, 40.0
+
+def wire_value(value: Any) -> Any:
+    """A field as the rules need to see it. They only ask whether it is an integer (and which);
+    an array or object is not, so it travels as a short placeholder instead of arbitrary
+    nesting that the channel layer's msgpack might not take."""
+    if isinstance(value, list | dict):
+        return f"<{type(value).__name__}>"
+    return value
 
 
 class GameConsumer(TicketConsumer):
@@ -28,8 +34,13 @@ class GameConsumer(TicketConsumer):
         if self.user_id != self.scope["user_id"]:
             await self.close()
             return
-        room = await room_get(room_id=self.room_id)
-        user = await user_get(user_id=self.user_id) if room else None
+        try:
+            room = await room_get(room_id=self.room_id)
+            user = await user_get(user_id=self.user_id) if room else None
+        except DB_OUTAGE_ERRORS as exc:
+            outage_warn("game connect: MySQL", exc)
+            await self.refuse_unavailable("the game database cannot be reached; retry")
+            return
         if room is None or user is None:
             await self.close()
             return
@@ -37,9 +48,12 @@ class GameConsumer(TicketConsumer):
         self.conn = conn_id(proc=hub.proc, channel=self.channel_name)
         self.member = Member(self.conn, self.user_id, user["nickname"],
                              watch=query.get("watch", [""])[0] in ("1", "true"))
-        self.bucket = TokenBucket(rate=RATE, burst=BURST)
-        self.limited_at = float("-inf")
-        await self.channel_layer.group_add(group_name(self.room_id), self.channel_name)
+        try:
+            await self.group_join(group_name(self.room_id))
+        except OUTAGE_ERRORS as exc:
+            outage_warn("game connect: channel layer", exc)
+            await self.refuse_unavailable("the game cannot reach Redis; retry in a moment")
+            return
         await self.accept_with_ticket()
         self.joined = True
         if not await hub.member_join(room_id=self.room_id, member=self.member):
@@ -48,18 +62,8 @@ class GameConsumer(TicketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.joined:
             self.joined = False
-            await self.channel_layer.group_discard(group_name(self.room_id), self.channel_name)
+            await self.group_leave(group_name(self.room_id))
             await hub.member_leave(room_id=self.room_id, conn=self.conn)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        now = time.monotonic()
-        if not self.bucket.take(now=now):
-            if now - self.limited_at >= 1.0:  # one error per flood (at most one a second)
-                self.limited_at = now
-                await self.send_error("rate_limited",
-                                      f"more than {RATE:.0f} frames per second; frames dropped")
-            return
-        await super().receive(text_data=text_data, bytes_data=bytes_data)
 
     async def receive_json(self, data: dict[str, Any]) -> None:
         kind, conn = data.get("type"), self.conn
@@ -71,7 +75,8 @@ class GameConsumer(TicketConsumer):
         elif kind == "next":
             cmd = rules.Next(self.user_id, conn)
         elif kind == "answer":
-            cmd = rules.Answer(self.user_id, conn, data.get("question_id"), data.get("choice"))
+            cmd = rules.Answer(self.user_id, conn, wire_value(data.get("question_id")),
+                               wire_value(data.get("choice")))
         else:
             await self.send_error("unknown_type", "type must be start, answer or next")
             return

@@ -17,18 +17,27 @@ Redis' clock) plus the answer rows in MySQL, and carries on. Each process then r
 its consumers (a `Sync`) to the new driver, so every player gets a `state` frame; connections of
 processes whose heartbeat expired are dropped. Commands sent to the dead inbox meanwhile are lost:
 a client whose `state` shows the question open and unanswered answers again.
+
+If Redis restarts empty, the driver keeps the room in memory: it takes its vanished lease back,
+saves the snapshot again, and (once the channel layer's memberships are back, see
+common.consumers.Memberships) every process re-syncs its members, so each gets a `state` frame
+and re-sends what was lost. Any command that could not be delivered does the same for its room.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
 
 from channels.layers import get_channel_layer
+
+from common.consumers import OUTAGE_ERRORS, memberships, outage_warn
+from common.dbexecute import DB_OUTAGE_ERRORS
 
 from . import rules, services, store
 from .rules import Command, Game
@@ -37,6 +46,9 @@ from .selectors import answers_list, room_get, room_questions_get
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = 1.0
+# A room whose lease vanished is taken over after this long (its driver, if alive, takes it
+# back within one watch round: it renews every WATCH_EVERY).
+ORPHAN_WAIT = 2 * WATCH_EVERY
 IDLE_RELEASE = 30.0  # a driven room nobody is connected to is handed back after this long
 MAX_HOPS = 2
 
@@ -65,19 +77,33 @@ def conn_channel(conn: str) -> str:
 
 
 def command_encode(cmd: Command) -> dict:
-    return {"kind": type(cmd).__name__.lower(), **asdict(cmd)}
+    """A command as a channel-layer message. The fields travel as JSON text: an answer carries
+    whatever the client sent (an integer of 400 digits, NaN), which msgpack cannot pack."""
+    return {"kind": type(cmd).__name__.lower(), "fields": json.dumps(asdict(cmd))}
 
 
 def command_decode(data: dict) -> Command:
-    data = dict(data)
-    cls = COMMANDS[data.pop("kind")]
+    cls = COMMANDS[data["kind"]]
+    fields = json.loads(data["fields"])
     if cls is rules.Sync:
-        data["members"] = tuple(rules.Join(**m) for m in data["members"])
-    return cls(**data)
+        fields["members"] = tuple(rules.Join(**m) for m in fields["members"])
+    return cls(**fields)
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """Redis or MySQL away is expected weather: one warning line. Anything else: a traceback."""
+    if isinstance(exc, OUTAGE_ERRORS + DB_OUTAGE_ERRORS):
+        outage_warn(what, exc, logger=log)
+    else:
+        log.error("%s", what, exc_info=exc)
 
 
 class RoomGone(LookupError):
     pass
+
+
+class RoomOrphaned(LookupError):
+    """The room's lease vanished and its driver may take it back: not now."""
 
 
 @dataclass
@@ -128,8 +154,8 @@ class RoomDriver:
                     await self.step(None)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("room %s: timer step failed; retrying in 1 s", self.room_id)
+            except Exception as exc:
+                log_failure(f"room {self.room_id}: timer step failed; retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
 
     async def step(self, command: Command | None) -> None:
@@ -140,27 +166,29 @@ class RoomDriver:
                 game, events = rules.tick(self.game, now=now)
             else:
                 game, events = rules.apply(self.game, command, now=now)
-            if not events and game == self.game:
+            changed = game != self.game  # a refused command changes nothing, not even Redis
+            if not events and not changed:
                 return
             try:
                 refused = await self._persist(events)
-            except Exception:
+            except Exception as exc:
                 conn = getattr(command, "conn", None)
                 if command is None or not conn:
                     raise  # the timer logs it and retries
-                log.exception("room %s: %s not stored", self.room_id, type(command).__name__)
+                log_failure(f"room {self.room_id}: {type(command).__name__} not stored", exc)
                 await self._send([rules.Rejected(conn, "unavailable",
                                                  "the game could not store that; try again")])
                 return
             if refused is not None:
                 await self._duplicate(refused)
                 return
-            self.game = game
-            self.wake.set()
-            try:
-                await self.snapshot_save(now)
-            except Exception:
-                log.exception("room %s: snapshot not saved", self.room_id)
+            if changed:
+                self.game = game
+                self.wake.set()
+                try:
+                    await self.snapshot_save(now)
+                except Exception as exc:
+                    log_failure(f"room {self.room_id}: snapshot not saved", exc)
             await self._send(events)
 
     async def snapshot_save(self, now: float) -> None:
@@ -206,8 +234,8 @@ class RoomDriver:
                 else:
                     await layer.group_send(group_name(self.room_id),
                                            {"type": "game.broadcast", "frame": frame})
-            except Exception:
-                log.exception("room %s: %s frame not delivered", self.room_id, frame["type"])
+            except Exception as exc:
+                log_failure(f"room {self.room_id}: {frame['type']} frame not delivered", exc)
 
 
 async def game_load(room_id: str) -> Game:
@@ -251,6 +279,9 @@ class Hub:
         self.drivers: dict[str, RoomDriver] = {}
         self.local: dict[str, dict[str, Member]] = {}
         self.synced: dict[str, str | None] = {}  # room -> driver our members' joins went to
+        self.resync: set[str] = set()  # rooms whose driver missed one of our joins or leaves
+        self.orphans: dict[str, float] = {}  # room -> when we first saw its lease vanished
+        self.missing: set[str] = set()  # processes whose heartbeat was gone at the last check
         self.claim_locks: dict[str, asyncio.Lock] = {}
         self.tasks: list[asyncio.Task] = []
 
@@ -259,6 +290,8 @@ class Hub:
     async def start(self) -> None:
         self.inbox = await get_channel_layer().new_channel()
         await store.proc_beat(proc=self.proc)
+        if self.redis_restored not in memberships.restored:
+            memberships.restored.append(self.redis_restored)
         self.tasks = [asyncio.create_task(self._inbox_loop(), name="quiz-driver-inbox"),
                       asyncio.create_task(self._watch_loop(), name="quiz-driver-watch")]
         log.info("game driver inbox %s", self.inbox)
@@ -296,11 +329,14 @@ class Hub:
 
     async def command(self, *, room_id: str, cmd: Command, hops: int = 0) -> str | None:
         """Hand the command to the room's driver (taking the lease if nobody holds it).
-        The driver's inbox, or None if it could not be delivered."""
+        The driver's inbox, or None if it could not be delivered (then the room is re-synced
+        at the next watch round, so a lost join or leave is made good)."""
         try:
             owner = await store.lease_owner(room_id=room_id)
             if owner is None or (owner == self.inbox and room_id not in self.drivers):
                 owner = await self.claim(room_id)
+            if owner is None:
+                raise RoomOrphaned(room_id)
             if owner == self.inbox:
                 await self.drivers[room_id].step(cmd)
             else:
@@ -308,26 +344,39 @@ class Hub:
                     "type": "driver.command", "room_id": room_id, "hops": hops,
                     "command": command_encode(cmd)})
             return owner
-        except Exception:
-            log.exception("room %s: %s not delivered", room_id, type(cmd).__name__)
+        except Exception as exc:
+            self.resync.add(room_id)
+            if isinstance(exc, RoomOrphaned):
+                log.info("room %s: %s waits for a driver", room_id, type(cmd).__name__)
+            else:
+                log_failure(f"room {room_id}: {type(cmd).__name__} not delivered", exc)
             return None
+
+    async def redis_restored(self) -> None:
+        """Redis lost everything: every room of ours gets a Sync, so each member gets `state`."""
+        self.synced.clear()
+        self.resync.update(self.local)
 
     # --- leases ---
 
-    async def claim(self, room_id: str) -> str:
-        """Drive the room if nobody does; the inbox of whoever drives it now."""
+    async def claim(self, room_id: str, *, force: bool = False) -> str | None:
+        """Drive the room if nobody does; the inbox of whoever drives it now, or None if its
+        lease vanished and its last driver may still take it back (try again with force one
+        watch round later)."""
         lock = self.claim_locks.setdefault(room_id, asyncio.Lock())
         async with lock:
             if room_id in self.drivers:
                 return self.inbox
-            took = await store.lease_take(room_id=room_id, owner=self.inbox)
-            if not took:
+            took = await store.lease_take(room_id=room_id, owner=self.inbox, force=force)
+            if took == -1:
+                return None
+            if took == 0:
                 owner = await store.lease_owner(room_id=room_id)
-                if owner is not None and owner != self.inbox:
+                if owner is None:
+                    return None  # released just now: the next round takes it
+                if owner != self.inbox:
                     return owner
-                if owner is None and not await store.lease_take(room_id=room_id,
-                                                                owner=self.inbox):
-                    return await store.lease_owner(room_id=room_id) or self.inbox
+            self.orphans.pop(room_id, None)
             try:
                 game = await game_load(room_id)
             except Exception:
@@ -350,8 +399,8 @@ class Hub:
                 async with driver.lock:
                     await driver.snapshot_save(time.monotonic())
                 await store.lease_release(room_id=room_id, owner=self.inbox)
-            except Exception:
-                log.exception("room %s: release failed", room_id)
+            except Exception as exc:
+                log_failure(f"room {room_id}: release failed", exc)
 
     # --- background tasks ---
 
@@ -362,16 +411,16 @@ class Hub:
                 message = await layer.receive(self.inbox)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("driver inbox: receive failed")
+            except Exception as exc:
+                log_failure("driver inbox: receive failed", exc)
                 await asyncio.sleep(0.5)
                 continue
             try:
                 await self._inbox_handle(message)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("driver inbox: %r failed", message.get("type"))
+            except Exception as exc:
+                log_failure(f"driver inbox: {message.get('type')!r} failed", exc)
 
     async def _inbox_handle(self, message: dict) -> None:
         room_id, cmd = message["room_id"], command_decode(message["command"])
@@ -392,36 +441,52 @@ class Hub:
                 await self.watch_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("driver watch failed")
+            except Exception as exc:
+                log_failure("driver watch failed", exc)
             await asyncio.sleep(max(0.1, WATCH_EVERY - (time.monotonic() - started)))
 
     async def watch_once(self) -> None:
         await store.proc_beat(proc=self.proc)
         for room_id in list(self.drivers):
-            if not await store.lease_renew(room_id=room_id, owner=self.inbox):
+            held = await store.lease_renew(room_id=room_id, owner=self.inbox)
+            if held == 0:
                 log.warning("room %s: lease lost, no longer driven here", room_id)
                 await self._drop(room_id, release=False)
+            elif held == 2:
+                log.warning("room %s: lease had vanished (Redis restarted?); taken back", room_id)
+                driver = self.drivers[room_id]
+                async with driver.lock:
+                    await driver.snapshot_save(time.monotonic())
         await self._prune_dead_processes()
-        owners = await store.leases_owners(room_ids=list(self.local))
+        rooms = sorted(set(self.local) | self.resync)
+        owners = await store.leases_owners(room_ids=rooms)
+        now = time.monotonic()
+        self.orphans = {r: t for r, t in self.orphans.items() if r in owners}
         for room_id, owner in owners.items():
-            if room_id not in self.local:
-                continue
             if owner is None:
-                log.info("room %s: no driver, taking over", room_id)
-                owner = await self.claim(room_id)
-            if owner != self.synced.get(room_id):
+                seen = self.orphans.setdefault(room_id, now)
+                owner = await self.claim(room_id, force=now - seen >= ORPHAN_WAIT)
+                if owner is None:
+                    continue
+                log.info("room %s: had no driver; %s", room_id,
+                         "driven here now" if owner == self.inbox else f"driven by {owner}")
+            self.orphans.pop(room_id, None)
+            if owner != self.synced.get(room_id) or room_id in self.resync:
                 members = tuple(m.join() for m in self.local.get(room_id, {}).values())
+                self.resync.discard(room_id)
                 sent = await self.command(room_id=room_id,
                                           cmd=rules.Sync(self.proc + "/", members))
-                if sent is not None:
+                if sent is not None and room_id in self.local:
                     self.synced[room_id] = sent
         await self._release_idle()
 
     async def _prune_dead_processes(self) -> None:
+        """Drop the connections of processes whose heartbeat is gone at two checks in a row
+        (one miss may be Redis that restarted empty a moment ago)."""
         procs = {conn_proc(c) for d in self.drivers.values() for c in _conns(d.game)}
         procs.discard(self.proc)
-        dead = procs - await store.procs_alive(procs=sorted(procs))
+        missing = procs - await store.procs_alive(procs=sorted(procs))
+        dead, self.missing = missing & self.missing, missing
         for proc in dead:
             for driver in list(self.drivers.values()):
                 if any(conn_proc(c) == proc for c in _conns(driver.game)):

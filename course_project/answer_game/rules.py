@@ -335,6 +335,7 @@ def state_frame(game: Game, *, user_id: int, now: float) -> dict:
         state["progress"] = {"answered": progress.answered, "total": progress.total}
     elif game.phase == REVEAL and q is not None:
         state["question"] = _question_frame(game)
+        state["answered"] = user_id in game.answers.get(q.question_id, {})
         state["reveal"] = project_reveal(_revealed(game).frame(), user_id=user_id)
         state["next_in"] = round(max(0.0, (game.advance_at or now) - now), 3)
     elif game.phase == FINISHED:

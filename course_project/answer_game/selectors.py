@@ -62,6 +62,14 @@ async def answers_list(*, room_id: str) -> list[dict]:
     return rows
 
 
+async def answer_get(*, room_id: str, question_id: int, user_id: int) -> dict | None:
+    return await DBExecute(
+        "SELECT choice, correct, elapsed_ms, points FROM answer "
+        "WHERE room_id = %s AND question_id = %s AND user_id = %s",
+        (room_id, question_id, user_id), pool="game", rows="dict",
+    ).fetchone()
+
+
 async def leaderboard_get(*, room_id: str) -> list[dict]:
     """The stored result of a finished room; for a running one, the scores so far."""
     stored = await DBExecute(

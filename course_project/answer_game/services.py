@@ -8,11 +8,11 @@ import time
 
 import pymysql
 
-from common.dbexecute import DBExecute, transaction
+from common.dbexecute import DB_OUTAGE_ERRORS, DBExecute, connection_lost, transaction
 
 from . import store
 from .rules import AnswerRecord, game_new, game_to_json
-from .selectors import questions_pick
+from .selectors import answer_get, questions_pick
 
 QUESTIONS_MAX = 50
 SECONDS_MIN, SECONDS_MAX = 1, 120
@@ -31,8 +31,9 @@ def room_params_clean(body: dict) -> tuple[int, float]:
     count, seconds = body.get("questions"), body.get("seconds")
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= QUESTIONS_MAX:
         raise RoomParamsError(f"'questions' must be an integer 1-{QUESTIONS_MAX}")
+    # The range test comes first: math.isfinite(10**400) raises OverflowError (int -> float).
     if (not isinstance(seconds, int | float) or isinstance(seconds, bool)
-            or not math.isfinite(seconds) or not SECONDS_MIN <= seconds <= SECONDS_MAX):
+            or not SECONDS_MIN <= seconds <= SECONDS_MAX or not math.isfinite(seconds)):
         raise RoomParamsError(f"'seconds' must be a number {SECONDS_MIN}-{SECONDS_MAX}")
     return count, round(float(seconds), 3)
 
@@ -69,32 +70,47 @@ async def room_create(*, host_id: int, questions: int, seconds: float) -> str:
 
 async def answer_store(*, room_id: str, record: AnswerRecord) -> bool:
     """INSERT the accepted answer. False if the row exists: the UNIQUE key (room, question,
-    player) is the last word on duplicates, whichever driver asks."""
-    try:
-        await DBExecute(
-            "INSERT INTO answer (room_id, question_id, user_id, choice, correct, elapsed_ms, "
-            "points) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (room_id, record.question_id, record.user_id, record.choice, record.correct,
-             record.elapsed_ms, record.points), pool="game",
-        ).execute()
-    except pymysql.IntegrityError as exc:
-        if exc.args[0] == DUPLICATE_KEY:
-            return False
-        raise
-    return True
+    player) is the last word on duplicates, whichever driver asks.
+
+    If the connection dies under the INSERT, it may or may not have committed: read the row back
+    on a fresh connection. There: it is ours if it holds this record, else a duplicate. Not
+    there: the INSERT never happened, so it is safe to try once more."""
+    insert = DBExecute(
+        "INSERT INTO answer (room_id, question_id, user_id, choice, correct, elapsed_ms, "
+        "points) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (room_id, record.question_id, record.user_id, record.choice, record.correct,
+         record.elapsed_ms, record.points), pool="game",
+    )
+    for attempt in range(2):
+        try:
+            await insert.execute()
+            return True
+        except pymysql.IntegrityError as exc:
+            if exc.args[0] == DUPLICATE_KEY:
+                return False
+            raise
+        except DB_OUTAGE_ERRORS as exc:
+            if attempt or not connection_lost(exc):
+                raise
+        stored = await answer_get(room_id=room_id, question_id=record.question_id,
+                                  user_id=record.user_id)
+        if stored is not None:
+            return (int(stored["choice"]), int(stored["points"])) == (record.choice,
+                                                                     record.points)
+    raise AssertionError("unreachable")
 
 
 async def player_store(*, room_id: str, user_id: int, nickname: str) -> None:
     await DBExecute(
         "INSERT INTO player (room_id, user_id, nickname) VALUES (%s, %s, %s) "
         "ON DUPLICATE KEY UPDATE nickname = VALUES(nickname)",
-        (room_id, user_id, nickname), pool="game",
+        (room_id, user_id, nickname), pool="game", idempotent=True,
     ).execute()
 
 
 async def room_status_set(*, room_id: str, status: str) -> None:
     await DBExecute("UPDATE room SET status = %s WHERE id = %s", (status, room_id),
-                    pool="game").execute()
+                    pool="game", idempotent=True).execute()
 
 
 async def results_store(*, room_id: str, leaderboard: list[dict]) -> None:

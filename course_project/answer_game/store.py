@@ -1,8 +1,15 @@
 """Redis keys of the game: room snapshots, driver leases, process heartbeats.
 
-    quiz:room:<id>:state    hash {state: JSON snapshot, saved_ms: Redis TIME in ms}
+    quiz:room:<id>:state    hash {state: JSON snapshot, saved_ms: Redis TIME in ms,
+                            owner: the inbox of the driver that saved it ('' = handed back)}
     quiz:room:<id>:driver   the driver's inbox channel; SET NX PX 3000, renewed with a CAS script
     quiz:proc:<proc>        a process is alive (its random id); PX 3000, renewed
+
+A lease can vanish while its driver lives: Redis restarted empty (no persistence), or the driver
+stalled past the 3 s. The driver takes it back if the snapshot is still its own (or gone with
+Redis): nobody else drove the room meanwhile, so its memory is the latest state. Others wait one
+watch round before they take over a room whose lease vanished (unless it was handed back), so
+that the living driver gets there first.
 
 The snapshot's age is measured with Redis' own TIME (one clock for every process), only to carry
 an open question's remaining time over to the next driver; the game itself runs on the driver's
@@ -23,12 +30,33 @@ SNAPSHOT_TTL_S = 6 * 3600
 
 _clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
-_SAVE = """
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then
+# The lease KEYS[lease] is ARGV[owner]'s, or missing while the snapshot KEYS[state] is owner's
+# (or missing): then owner takes it back. 1 if owner holds the lease now, 0 if someone else does.
+_HOLD = """
+local function hold(lease, state, owner, ms)
+  local holder = redis.call('GET', lease)
+  if holder == owner then
+    redis.call('PEXPIRE', lease, ms)
+    return 1
+  end
+  if holder then
+    return 0
+  end
+  local last = redis.call('HGET', state, 'owner')
+  if last and last ~= owner then
+    return 0
+  end
+  redis.call('SET', lease, owner, 'PX', ms)
+  return 2
+end
+"""
+_SAVE = _HOLD + """
+if ARGV[3] ~= '' and hold(KEYS[2], KEYS[1], ARGV[3], ARGV[4]) == 0 then
   return 0
 end
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'saved_ms', t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'saved_ms', t[1] * 1000 + math.floor(t[2] / 1000),
+           'owner', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -37,14 +65,27 @@ local t = redis.call('TIME')
 local v = redis.call('HMGET', KEYS[1], 'state', 'saved_ms')
 return {v[1], v[2], t[1] * 1000 + math.floor(t[2] / 1000)}
 """
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+_RENEW = _HOLD + """
+return hold(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+"""
+# Taken (1) if nobody holds it and the room was handed back (snapshot owner '') or is ours;
+# -1 if it looks orphaned (its last driver may still be alive): call again with force later.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
 end
-return 0
+if ARGV[3] ~= '1' then
+  local last = redis.call('HGET', KEYS[2], 'owner')
+  if (not last) or (last ~= '' and last ~= ARGV[1]) then
+    return -1
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('HSET', KEYS[2], 'owner', '')
   return redis.call('DEL', KEYS[1])
 end
 return 0
@@ -58,9 +99,13 @@ def redis_get() -> aioredis.Redis:
     if client is None:
         for old in [lp for lp in _clients if lp.is_closed()]:
             del _clients[old]
-        client = _clients[loop] = aioredis.Redis.from_url(
+        # A blocking pool: when a burst needs more than max_connections at once (hundreds of
+        # players leaving together), callers wait for a free connection instead of failing
+        # with MaxConnectionsError (redis-py's default pool allows 100, then raises).
+        pool = aioredis.BlockingConnectionPool.from_url(
             config_get().redis_url, decode_responses=True, socket_timeout=5,
-            socket_connect_timeout=5, retry_on_timeout=True)
+            socket_connect_timeout=5, retry_on_timeout=True, max_connections=100, timeout=5)
+        client = _clients[loop] = aioredis.Redis.from_pool(pool)  # closes the pool with it
     return client
 
 
@@ -84,10 +129,11 @@ def proc_key(proc: str) -> str:
 
 async def snapshot_save(*, room_id: str, data: dict, owner: str = "") -> bool:
     """Store the snapshot; with `owner`, only while that inbox holds the room's lease (a driver
-    that lost its lease without noticing yet cannot overwrite its successor's state)."""
+    that lost its lease without noticing yet cannot overwrite its successor's state), taking a
+    vanished lease back as lease_renew does."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return bool(await redis_get().eval(_SAVE, 2, state_key(room_id), lease_key(room_id), text,
-                                       SNAPSHOT_TTL_S, owner))
+                                       SNAPSHOT_TTL_S, owner, LEASE_MS))
 
 
 async def snapshot_load(*, room_id: str) -> tuple[dict, float] | None:
@@ -99,16 +145,21 @@ async def snapshot_load(*, room_id: str) -> tuple[dict, float] | None:
     return json.loads(text), age
 
 
-async def lease_take(*, room_id: str, owner: str) -> bool:
-    return bool(await redis_get().set(lease_key(room_id), owner, nx=True, px=LEASE_MS))
+async def lease_take(*, room_id: str, owner: str, force: bool = False) -> int:
+    """1 taken, 0 someone holds it, -1 orphaned (take it only with force, one round later)."""
+    return int(await redis_get().eval(_TAKE, 2, lease_key(room_id), state_key(room_id), owner,
+                                      LEASE_MS, "1" if force else ""))
 
 
-async def lease_renew(*, room_id: str, owner: str) -> bool:
-    return bool(await redis_get().eval(_RENEW, 1, lease_key(room_id), owner, LEASE_MS))
+async def lease_renew(*, room_id: str, owner: str) -> int:
+    """1 renewed, 2 taken back (it had vanished; save the snapshot now), 0 lost to another."""
+    return int(await redis_get().eval(_RENEW, 2, lease_key(room_id), state_key(room_id), owner,
+                                      LEASE_MS))
 
 
 async def lease_release(*, room_id: str, owner: str) -> None:
-    await redis_get().eval(_RELEASE, 1, lease_key(room_id), owner)
+    """Hand the room back: the next driver may take it at once."""
+    await redis_get().eval(_RELEASE, 2, lease_key(room_id), state_key(room_id), owner)
 
 
 async def lease_owner(*, room_id: str) -> str | None:

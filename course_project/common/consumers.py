@@ -1,26 +1,206 @@
-"""What every websocket consumer here shares: accept with the ticket, JSON frames, error frames."""
+"""What every websocket consumer here shares: accept with the ticket, JSON frames, error frames, a
+rate limit per connection, and surviving a Redis restart.
+
+A Redis restart hurts a Channels app twice. The stock layer's `receive()` raises ConnectionError
+into Channels' dispatch loop, which ends the consumer and its websocket; and Redis comes back
+empty, so every group membership is gone and broadcasts reach nobody. TicketConsumer waits out the
+outage instead of dying (`_layer_receive`), and `memberships` puts this process's memberships
+back when it finds that Redis lost them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import secrets
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from channels.security.websocket import WebsocketDenier
+from channels.utils import await_many_dispatch
 from django.conf import settings
+from redis.exceptions import RedisError
+
+from .http import json_encodable
 
 log = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
+# What sending raises once the connection is gone but its disconnect event is not handled yet:
+# uvicorn's ClientDisconnected (an OSError) if the client left, and a RuntimeError ("Unexpected
+# ASGI message 'websocket.send', after sending 'websocket.close'") if uvicorn closed it itself
+# (a protocol error such as invalid UTF-8 or a frame over --ws-max-size, a keepalive timeout).
+CONNECTION_GONE = (OSError, RuntimeError)
+# What a Redis (or network) outage raises; anything else is a bug and may end the consumer.
+OUTAGE_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+def outage_warn(what: str, exc: BaseException, *, every: float = 5.0,
+                logger: logging.Logger = log) -> None:
+    """One WARNING line (no traceback) per `what` every few seconds: an outage is expected
+    weather, and a thousand consumers waiting it out must not flood the log."""
+    now = time.monotonic()
+    if now - _warned.get(what, float("-inf")) >= every:
+        if len(_warned) > 1000:  # `what` may name a room: keep the memory bounded
+            _warned.clear()
+        _warned[what] = now
+        logger.warning("%s: %s (%s); retrying", what, type(exc).__name__, exc)
+
+
+_warned: dict[str, float] = {}
+
+
+@dataclass
+class TokenBucket:
+    """`rate` frames per second on average, bursts up to `burst`."""
+
+    rate: float = 20.0
+    burst: float = 40.0
+    tokens: float = field(default=-1.0)
+    at: float | None = None
+
+    def take(self, *, now: float) -> bool:
+        if self.at is None:
+            self.tokens, self.at = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class FrameError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def frame_parse(text: str) -> dict[str, Any]:
+    """A text frame as a JSON object, or FrameError("bad_json")."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the limit
+        raise FrameError("bad_json", "the frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError("bad_json", "the frame must be a JSON object")
+    # "\ud800" is valid JSON but no character: it could not be sent on as UTF-8 (msgpack, the
+    # websocket), so it would fail later, far from here.
+    if "\\u" in text and not json_encodable(data):
+        raise FrameError("bad_json", "the frame has an unpaired surrogate (\\ud800-\\udfff)")
+    return data
 
 
 class TicketConsumer(AsyncWebsocketConsumer):
     """Accepts with the ticket the client offered as subprotocol (a browser that offered one fails
-    the handshake if the server picks none); parses text frames as JSON objects."""
+    the handshake if the server picks none); parses text frames as JSON objects; drops frames over
+    `rate` per second (one `rate_limited` error a second tells the client).
+
+    A flooding connection is not closed: uvicorn reads a connection's next frame only when the
+    app took the last one, so an open flood is paced by the server; after a close, uvicorn
+    reads (and discards) whatever the client still sends at full speed, which costs the other
+    connections more (measured in tests/reliability/test_abuse.py)."""
+
+    rate: float | None = 20.0
+    burst: float = 40.0
+    closing = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' AsyncConsumer.__call__, with a channel-layer receive that waits out a Redis
+        outage, and this consumer's group memberships kept in `memberships` while it lives."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = self._layer_receive
+        self.base_send = send
+        self.groups_joined: set[str] = set()
+        self.bucket = TokenBucket(rate=self.rate or 0.0, burst=self.burst)
+        self.limited_at = float("-inf")
+        try:
+            await await_many_dispatch([receive, self._layer_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            memberships.forget(self)
+
+    async def _layer_receive(self) -> dict:
+        pause = 0.1
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except OUTAGE_ERRORS as exc:
+                outage_warn("channel layer receive", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    # --- groups ---
+
+    async def group_join(self, group: str) -> None:
+        """group_add, remembered so that `memberships` can restore it. Raises on an outage."""
+        memberships.keep(self)
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.add(group)
+
+    async def group_leave(self, group: str) -> None:
+        """group_discard; never raises (a membership Redis could not drop expires anyway)."""
+        self.groups_joined.discard(group)
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except OUTAGE_ERRORS as exc:
+            outage_warn("group_discard", exc)
+
+    # --- handshake ---
 
     async def accept_with_ticket(self) -> None:
         await self.accept(subprotocol=self.scope["ticket"])
+
+    async def refuse_unavailable(self, message: str) -> None:
+        """Refuse the handshake with HTTP 503 and a JSON body (a server-side outage, unlike the
+        403 of a bad ticket), where the server supports it; else a plain refusal (403)."""
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self.close()
+            return
+        self.closing = True
+        body = json.dumps({"error": "unavailable", "message": message}).encode()
+        await self.base_send({"type": "websocket.http.response.start", "status": 503,
+                              "headers": [(b"content-type", b"application/json")]})
+        await self.base_send({"type": "websocket.http.response.body", "body": body})
+
+    # --- frames in ---
+
+    async def dispatch(self, message: dict) -> None:
+        """Frames over the rate, or after our close, are dropped here, ahead of Channels'
+        dispatch, which hops to a thread for every message (to close stale ORM connections):
+        a dropped frame costs a token-bucket check, not a thread round trip."""
+        if message["type"] == "websocket.receive" and not await self._admit():
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        # Channels 4.2+ also runs aclose_old_connections() in a thread before every message, for
+        # consumers that use the ORM. These use the aiomysql pools only, so the hop is skipped:
+        # it was 29% of server CPU in a 50-client broadcast (tests/benchmarks/bench_broadcast.py).
+        await handler(message)
+
+    async def _admit(self) -> bool:
+        if self.closing:  # frames that were queued before our close frame went out
+            return False
+        if not self.rate or self.bucket.take(now=time.monotonic()):
+            return True
+        now = time.monotonic()
+        if now - self.limited_at >= 1.0:  # one error per flood (at most one a second)
+            self.limited_at = now
+            await self.send_error(
+                "rate_limited", f"more than {self.rate:.0f} frames per second; frames dropped")
+        return False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
@@ -31,23 +211,36 @@ class TicketConsumer(AsyncWebsocketConsumer):
             await self.send_error("bad_json", "send JSON text frames, not binary ones")
             return
         try:
-            data = json.loads(text_data)
-        except ValueError:
-            await self.send_error("bad_json", "the frame is not valid JSON")
-            return
-        if not isinstance(data, dict):
-            await self.send_error("bad_json", "the frame must be a JSON object")
+            data = frame_parse(text_data)
+        except FrameError as exc:
+            await self.send_error(exc.code, exc.message)
             return
         await self.receive_json(data)
 
     async def receive_json(self, data: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    # --- frames out ---
+
     async def send_json(self, data: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        if self.closing:
+            return
+        try:
+            await self.send(text_data=json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        except CONNECTION_GONE:  # the disconnect event is on its way: stop sending
+            self.closing = True
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            await super().close(code=code, reason=reason)
+        except CONNECTION_GONE:
+            pass
 
 
 class NoRouteDenier(WebsocketDenier):
@@ -57,3 +250,79 @@ class NoRouteDenier(WebsocketDenier):
     async def connect(self) -> None:
         log.info("websocket refused: no route for path %r", self.scope.get("path"))
         await super().connect()
+
+
+class Memberships:
+    """This process's group memberships, put back when Redis lost them.
+
+    Once a second it refreshes the TTL of a marker key that it wrote when it last added every
+    membership. A missing marker means that Redis restarted empty or was flushed: it writes the
+    marker, group_adds every membership of every live consumer again (idempotent), then runs the
+    `restored` hooks (the game driver re-syncs its rooms). Every half `group_expiry` it also adds
+    them again, so long-lived rooms outlive the layer's expiry. The task ends when no consumer is
+    left, and starts again with the next one.
+    """
+
+    CHECK_EVERY = 1.0
+    MARKER_TTL = 60
+
+    def __init__(self) -> None:
+        self.consumers: weakref.WeakSet[TicketConsumer] = weakref.WeakSet()
+        self.task: asyncio.Task | None = None
+        self.marker = f"quiz-memberships:{secrets.token_hex(6)}"
+        self.marked = False  # the marker was written once: a missing one now means a loss
+        self.added_at = float("-inf")
+        self.restored: list[Callable[[], Awaitable[None]]] = []
+
+    def keep(self, consumer: TicketConsumer) -> None:
+        self.consumers.add(consumer)
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self._run(), name="quiz-memberships")
+
+    def forget(self, consumer: TicketConsumer) -> None:
+        self.consumers.discard(consumer)
+
+    async def _run(self) -> None:
+        while self.consumers:
+            try:
+                await self.check()
+            except OUTAGE_ERRORS as exc:
+                outage_warn("group memberships check", exc)
+            await asyncio.sleep(self.CHECK_EVERY)
+        self.marked = False  # the marker expires while nobody checks it: no loss to report
+
+    async def check(self) -> bool:
+        """Restore the memberships if Redis lost them; True if it did."""
+        layer = get_channel_layer()
+        if not hasattr(layer, "connection"):
+            return False  # an in-memory layer: nothing to lose
+        conns = [layer.connection(i) for i in range(getattr(layer, "ring_size", 1))]
+        key = f"{layer.prefix}:{self.marker}"
+        present = [bool(await conn.expire(key, self.MARKER_TTL)) for conn in conns]
+        renew = time.monotonic() - self.added_at > getattr(layer, "group_expiry", 86400) / 2
+        if all(present) and not renew:
+            return False
+        for conn in conns:
+            await conn.set(key, "1", ex=self.MARKER_TTL)
+        count = await self._add_all(layer)
+        lost, self.marked = self.marked and not all(present), True
+        if not lost:
+            return False
+        log.warning("channel layer: Redis had lost this process's group memberships; %d restored",
+                    count)
+        for hook in self.restored:
+            await hook()
+        return True
+
+    async def _add_all(self, layer) -> int:
+        count = 0
+        for consumer in list(self.consumers):
+            for group in list(consumer.groups_joined):
+                await layer.group_add(group, consumer.channel_name)
+                count += 1
+        self.added_at = time.monotonic()
+        return count
+
+
+memberships = Memberships()

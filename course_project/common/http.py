@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
+
+from .dbexecute import DB_OUTAGE_ERRORS
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
+# MySQL or Redis away: the request may succeed in a moment (503), it is not the client's fault.
+OUTAGE_ERRORS = (*DB_OUTAGE_ERRORS, RedisError)
 
 
 class ApiError(Exception):
@@ -28,15 +37,45 @@ def json_error(status: int, code: str, message: str) -> JsonResponse:
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    too_large = ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        raise too_large
     try:
-        data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = request.body  # Django refuses past DATA_UPLOAD_MAX_MEMORY_SIZE (chunked bodies)
+    except RequestDataTooBig:
+        raise too_large from None
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[..." past the depth limit
         raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
+    if b"\\u" in body and not json_encodable(data):
+        raise ApiError(400, "bad_json", "the body has an unpaired surrogate (\\ud800-\\udfff)")
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "the request body must be a JSON object")
     return data
+
+
+def json_encodable(data: Any) -> bool:
+    """False if a string in the data holds a lone surrogate ("\\ud800" is valid JSON, but no
+    character: echoed back, or stored, it fails as UTF-8 far from where it came in)."""
+    stack = [data]  # no recursion: the data may be nested 999 deep
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def bearer_token(request: HttpRequest) -> str:
@@ -66,6 +105,9 @@ def api_view(*methods: str) -> Callable[[View], View]:
                 return await view(request, *args, **kwargs)
             except ApiError as exc:
                 return json_error(exc.status, exc.code, exc.message)
+            except OUTAGE_ERRORS as exc:
+                log.warning("%s %s: %s (%s)", request.method, request.path, type(exc).__name__, exc)
+                return json_error(503, "unavailable", "a backing service is unreachable; retry")
 
         return inner
 

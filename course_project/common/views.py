@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 
 from channels.layers import get_channel_layer
@@ -11,10 +12,12 @@ from .db import pools_stats
 from .http import api_view, json_error, json_response
 
 
-async def redis_ping() -> bool:
+async def redis_ping(timeout: float = 2.0) -> bool:
+    """The layer's Redis answers within `timeout` (its clients wait forever on a Redis that
+    stalls without closing the socket: socket_timeout=None, for the blocking reads)."""
     layer = get_channel_layer()
     try:
-        return bool(await layer.connection(0).ping())
+        return bool(await asyncio.wait_for(layer.connection(0).ping(), timeout))
     except Exception:  # any failure means "not reachable" for a health check
         return False
 

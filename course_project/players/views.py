@@ -14,7 +14,8 @@ MAX_UID = 2**32 - 1
 async def user_detail(request: HttpRequest) -> HttpResponse:
     """GET /api/user?uid=<int>: the guide's view, with a 400 and a 404 instead of user_id 0."""
     raw = request.GET.get("uid", "")
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_UID:
+    # len() first: int() of a 5000-digit string raises (Python's int/str conversion limit).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_UID:
         raise ApiError(400, "bad_uid", "uid must be a positive integer")
     user = await user_get(user_id=int(raw))
     if user is None:

@@ -1,0 +1,99 @@
+"""Helpers the reliability tests share: rooms, seated bots, the right answers, stored rows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from answer_game.bots import Bot
+from course_project.config import REPO_ROOT
+from workbook.client import http, player_new
+
+ANSWERS = {q["id"]: q["answer"] for q in json.loads(
+    (REPO_ROOT / "data" / "questions.json").read_text(encoding="utf-8"))}
+
+
+def right(q: dict) -> int:
+    return ANSWERS[q["question_id"]]
+
+
+def wrong(q: dict) -> int:
+    return (right(q) + 1) % len(q["choices"])
+
+
+def room_new(host: dict, base: str, *, questions: int, seconds: float) -> str:
+    reply = http("POST", "/api/rooms", {"questions": questions, "seconds": seconds},
+                 ticket=host["ticket"], base=base)
+    assert reply.status == 201, reply
+    return reply.body["room_id"]
+
+
+def players_new(prefix: str, count: int, base: str) -> list[dict]:
+    return [player_new(f"{prefix}-{i}", base=base) for i in range(count)]
+
+
+async def seated(players: list[dict], room_id: str, bases: list[list[str]],
+                 watch: bool = False) -> list[Bot]:
+    """Each player joins (on its own list of servers) and has its `state` frame."""
+    bots = []
+    for player, order in zip(players, bases, strict=True):
+        bot = await Bot.join(player, room_id, bases=order, watch=watch)
+        await bot.until("state")
+        bots.append(bot)
+    return bots
+
+
+async def close_all(bots: list[Bot]) -> None:
+    await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)
+
+
+ANSWER_ROWS = ("SELECT question_id, user_id, choice, points FROM quiz_game.answer "
+               "WHERE room_id = %s")
+
+
+def rows_of(query: Callable[[str, tuple], list[tuple]],
+            room_id: str) -> dict[tuple[int, int], tuple[int, int]]:
+    """(question_id, user_id) -> (choice, points) of every stored answer of the room."""
+    rows = query(ANSWER_ROWS, (room_id,))
+    out = {}
+    for qid, uid, choice, points in rows:
+        assert (qid, uid) not in out, f"two rows for question {qid}, user {uid}"
+        out[(int(qid), int(uid))] = (int(choice), int(points))
+    return out
+
+
+def scores_from(rows: dict[tuple[int, int], tuple[int, int]]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for (_, uid), (_, points) in rows.items():
+        out[uid] = out.get(uid, 0) + points
+    return out
+
+
+@dataclass
+class Ledger:
+    """What clients were told about their answers: acks (and who got an ack twice)."""
+
+    acks: dict[tuple[int, int], int] = field(default_factory=dict)  # (qid, uid) -> count
+    choices: dict[tuple[int, int], int] = field(default_factory=dict)  # choice of the ack'd frame
+
+    def add_bot(self, bot: Bot) -> None:
+        for frame in bot.frames("answer_ack"):
+            key = (frame["question_id"], bot.user_id)
+            self.acks[key] = self.acks.get(key, 0) + 1
+            self.choices.setdefault(key, bot.sent[frame["question_id"]])
+
+    def lost(self, rows: dict) -> list[tuple[int, int]]:
+        """Acknowledged answers that are not stored."""
+        return sorted(k for k in self.acks if k not in rows)
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
