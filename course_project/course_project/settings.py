@@ -104,6 +104,9 @@ _REDIS_HOST = {
     "socket_connect_timeout": 5,
     "socket_keepalive": True,
     "retry_on_timeout": True,
+    # redis-py 8's async pool fails at once past 100 connections (MaxConnectionsError), which a
+    # burst of ~100 disconnecting consumers reaches (tests/reliability).
+    "max_connections": 1000,
 }
 _REDIS_QUEUES = {
     # A room lives for hours at most; members re-join on every reconnect.

@@ -7,13 +7,15 @@ from workbook.client import http, player_new
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("live_server")]
 
 
-def test_health_reports_both_pools_and_the_redis_layer():
+def test_health_reports_both_pools_and_the_redis_layer(django_ready):
     reply = http("GET", "/api/health")
     assert reply.status == 200
     assert reply.body["status"] == "ok"
     assert set(reply.body["pools"]) == {"study", "game"}
+    from django.conf import settings
+
     assert reply.body["channel_layer"] == {
-        "class": "channels_redis.core.RedisChannelLayer",
+        "class": settings.CHANNEL_LAYERS["default"]["BACKEND"],
         "redis": "ok",
     }
 
