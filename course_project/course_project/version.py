@@ -1,4 +1,5 @@
-"""A fingerprint of the project's code, so a server started from older code is never reused."""
+"""A fingerprint of this checkout's code, so a server started from older code or from another
+clone is never reused."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ _SUFFIXES = {".py", ".html", ".js", ".css", ".sql"}
 
 @cache
 def code_version() -> str:
-    digest = hashlib.sha256()
+    # The checkout's path too: a server started from another clone (another .env, another
+    # SECRET_KEY) must never be taken for this one's, even with the same code.
+    digest = hashlib.sha256(str(PROJECT_DIR).encode() + b"\0")
     for path in sorted(PROJECT_DIR.rglob("*")):
         rel = path.relative_to(PROJECT_DIR)
         if path.suffix in _SUFFIXES and not _SKIP.intersection(rel.parts) and path.is_file():

@@ -116,7 +116,7 @@ class LiveServer:
                 step("server", f"already running at {self.url} (pid {self.pid() or '?'})")
                 return
             reason = (
-                "it runs older code than this checkout"
+                "it runs other code than this checkout (older, or from another clone)"
                 if health.get("status") == "ok"
                 else f"it reports status {health.get('status')!r}"
             )
