@@ -483,6 +483,11 @@ def _answer(game: Game, cmd: Answer, now: float) -> list:
     def no(code: str, message: str) -> list:
         return [Rejected(cmd.conn, code, message)]
 
+    # A stored answer is told `duplicate_answer` first, whatever the phase: a client that
+    # resends after a reconnect learns for certain that its first answer counted, even when
+    # the question has closed or the game has ended meanwhile.
+    if _is_int(cmd.question_id) and cmd.user_id in game.answers.get(cmd.question_id, {}):
+        return no("duplicate_answer", "you already answered this question")
     if game.phase not in (QUESTION, REVEAL):
         return no("wrong_phase", f"no question is open in {game.phase}")
     if not _is_int(cmd.question_id):
@@ -496,8 +501,6 @@ def _answer(game: Game, cmd: Answer, now: float) -> list:
     if cmd.user_id not in game.players:
         return no("not_player", "you are watching this room, not playing in it")
     answered = game.answers.setdefault(q.question_id, {})
-    if cmd.user_id in answered:
-        return no("duplicate_answer", "you already answered this question")
     if game.phase != QUESTION or game.deadline is None or now >= game.deadline:
         return no("too_late", "this question is closed")
     elapsed = now - (game.deadline - game.seconds)

@@ -141,9 +141,11 @@ def game_expect(frame: Frame, view: View) -> str:
         if not view.host:
             return "error:not_host"
         return "next" if view.phase == "reveal" else "error:wrong_phase"
+    qid, choice = data.get("question_id"), data.get("choice")
+    if _is_int(qid) and qid in view.answered:
+        return "error:duplicate_answer"  # told first, in any phase
     if view.phase not in ("question", "reveal"):
         return "error:wrong_phase"
-    qid, choice = data.get("question_id"), data.get("choice")
     if not _is_int(qid):
         return "error:bad_field"
     if qid != view.question_id:
@@ -152,8 +154,6 @@ def game_expect(frame: Frame, view: View) -> str:
         return "error:bad_choice"
     if not view.player:
         return "error:not_player"
-    if qid in view.answered:
-        return "error:duplicate_answer"
     if view.phase != "question":
         return "error:too_late"
     return "ack"

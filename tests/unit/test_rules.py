@@ -113,6 +113,19 @@ def test_a_second_answer_is_a_duplicate_and_changes_nothing():
     assert again.answers == game.answers
 
 
+def test_a_stored_answer_sent_again_is_a_duplicate_in_any_later_phase():
+    game = started(HOST, ANN, now=100.0)
+    game, _ = run(game, Answer(ANN, "c2", 10, 0), now=101.0)
+    revealed, _ = rules.tick(game, now=110.0)
+    moved_on, _ = run(revealed, Next(HOST, "c1"), now=111.0)
+    finished, _ = rules.tick(moved_on, now=1000.0)
+    for later in (revealed, moved_on, finished):
+        after, events = run(later, Answer(ANN, "c2", 10, 0), now=1000.0)
+        assert errors(events) == ["duplicate_answer"] and after.answers[10] == later.answers[10]
+    _, events = run(finished, Answer(HOST, "c1", 10, 0), now=1000.0)
+    assert errors(events) == ["wrong_phase"]  # the host never answered it
+
+
 def test_an_answer_after_the_deadline_is_too_late():
     game = started(HOST, ANN, now=100.0)
     after, events = run(game, Answer(ANN, "c2", 10, 1), now=110.0)
