@@ -6,9 +6,10 @@ Lua script, released on shutdown). Only the driver changes the room: consumers o
 forward their players' commands (join, leave, start, answer, next) to the inbox named in the lease.
 The driver applies them to the pure state machine (`rules`) with ITS time.monotonic(), inserts
 accepted answers into MySQL (the UNIQUE key makes a replay `duplicate_answer`, never a second row),
-saves a JSON snapshot to Redis (the open question as "seconds remaining"), then broadcasts to the
-room group `game.<room_id>` and replies on the sender's channel. Its timer task closes each
-question at the deadline and opens the next one after the reveal pause.
+saves a JSON snapshot to Redis when more than the answers changed (the open question as "seconds
+remaining"; the answers are MySQL's rows), then broadcasts to the room group `game.<room_id>` and
+replies on the sender's channel. Its timer task closes each question at the deadline and opens the
+next one after the reveal pause.
 
 If the driver's process dies, its lease and heartbeat key expire within 3 s. Every process checks,
 once a second, the rooms it has local consumers for: the first to find the lease gone takes it,
@@ -51,6 +52,10 @@ WATCH_EVERY = 1.0
 ORPHAN_WAIT = 2 * WATCH_EVERY
 IDLE_RELEASE = 30.0  # a driven room nobody is connected to is handed back after this long
 MAX_HOPS = 2
+# How long after sending a successful take or renewal the lease (3 s) is trusted without asking
+# Redis: commands for a room driven here skip the lease lookup meanwhile. Renewals come every
+# WATCH_EVERY, and nobody else can take the lease before it expires plus ORPHAN_WAIT.
+LEASE_TRUST = store.LEASE_MS / 1000 - 1.5
 
 COMMANDS: dict[str, type] = {cls.__name__.lower(): cls for cls in
                              (rules.Join, rules.Leave, rules.Sync, rules.Start, rules.Next,
@@ -132,6 +137,8 @@ class RoomDriver:
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.idle_since: float | None = None
+        self.saved: tuple | None = None  # what the last snapshot held (see snapshot_save)
+        self.held_until = 0.0  # monotonic time until which the lease is ours (LEASE_TRUST)
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._timer(), name=f"quiz-room-{self.room_id}")
@@ -186,15 +193,25 @@ class RoomDriver:
                 self.game = game
                 self.wake.set()
                 try:
-                    await self.snapshot_save(now)
+                    await self.snapshot_save(now, unless_same=True)
                 except Exception as exc:
                     log_failure(f"room {self.room_id}: snapshot not saved", exc)
             await self._send(events)
 
-    async def snapshot_save(self, now: float) -> None:
-        data = rules.game_to_json(self.game, now=now)
+    async def snapshot_save(self, now: float, *, unless_same: bool = False) -> None:
+        """Save the room to Redis. With `unless_same`, skip it when the snapshot would hold what
+        the last one did: an answer that does not close the question changes only the answers,
+        which MySQL holds (see rules.game_to_json), so most answers cost no Redis write."""
+        g = self.game
+        held = (g.phase, g.index, g.deadline, g.advance_at, tuple(g.watchers.items()),
+                tuple((p.user_id, p.nickname, tuple(p.conns)) for p in g.players.values()))
+        if unless_same and held == self.saved:
+            return
+        data = rules.game_to_json(g, now=now)
         if not await store.snapshot_save(room_id=self.room_id, data=data, owner=self.owner):
             log.warning("room %s: lease lost, snapshot not saved", self.room_id)
+            return
+        self.saved = held
 
     async def _persist(self, events: list) -> rules.AnswerAccepted | None:
         """Store what the events say; the accepted answer the database refused, if any."""
@@ -332,6 +349,10 @@ class Hub:
         The driver's inbox, or None if it could not be delivered (then the room is re-synced
         at the next watch round, so a lost join or leave is made good)."""
         try:
+            driver = self.drivers.get(room_id)
+            if driver is not None and time.monotonic() < driver.held_until:
+                await driver.step(cmd)  # ours for sure: no lease lookup (LEASE_TRUST)
+                return self.inbox
             owner = await store.lease_owner(room_id=room_id)
             if owner is None or (owner == self.inbox and room_id not in self.drivers):
                 owner = await self.claim(room_id)
@@ -367,6 +388,7 @@ class Hub:
         async with lock:
             if room_id in self.drivers:
                 return self.inbox
+            asked = time.monotonic()
             took = await store.lease_take(room_id=room_id, owner=self.inbox, force=force)
             if took == -1:
                 return None
@@ -383,6 +405,8 @@ class Hub:
                 await store.lease_release(room_id=room_id, owner=self.inbox)
                 raise
             driver = self.drivers[room_id] = RoomDriver(room_id, game, owner=self.inbox)
+            if took == 1:
+                driver.held_until = asked + LEASE_TRUST
             driver.start()
             log.info("room %s: now driven here (phase %s, question %d)", room_id, game.phase,
                      game.index)
@@ -448,7 +472,10 @@ class Hub:
     async def watch_once(self) -> None:
         await store.proc_beat(proc=self.proc)
         for room_id in list(self.drivers):
+            asked = time.monotonic()
             held = await store.lease_renew(room_id=room_id, owner=self.inbox)
+            if held and room_id in self.drivers:
+                self.drivers[room_id].held_until = asked + LEASE_TRUST
             if held == 0:
                 log.warning("room %s: lease lost, no longer driven here", room_id)
                 await self._drop(room_id, release=False)

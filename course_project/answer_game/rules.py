@@ -14,8 +14,7 @@ and only sends the bare `answer_ack`.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 LOBBY, QUESTION, REVEAL, FINISHED = "lobby", "question", "reveal", "finished"
@@ -26,7 +25,7 @@ REVEAL_PAUSE_MAX = 3.0
 # --- state -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Question:
     question_id: int
     text: str
@@ -80,8 +79,16 @@ class Game:
         return self.questions[self.index] if 0 <= self.index < len(self.questions) else None
 
     def score(self, user_id: int) -> int:
-        return sum(row.points for rows in self.answers.values()
-                   for uid, row in rows.items() if uid == user_id)
+        return sum(rows[user_id].points for rows in self.answers.values() if user_id in rows)
+
+    def scores(self) -> dict[int, int]:
+        """Every player's score, in one pass over the answers (calling `score` per player
+        walked all the answers once per player: 10 ms at a reveal late in a 50-player game)."""
+        totals = dict.fromkeys(self.players, 0)
+        for rows in self.answers.values():
+            for uid, row in rows.items():
+                totals[uid] = totals.get(uid, 0) + row.points
+        return totals
 
 
 def game_new(*, room_id: str, host_id: int, seconds: float, questions: list[Question]) -> Game:
@@ -157,7 +164,8 @@ def _player_rows(game: Game) -> list[dict]:
 
 
 def scores_list(game: Game) -> list[dict]:
-    rows = [{"user_id": p.user_id, "nickname": p.nickname, "score": game.score(p.user_id)}
+    totals = game.scores()
+    rows = [{"user_id": p.user_id, "nickname": p.nickname, "score": totals[p.user_id]}
             for p in game.players.values()]
     return sorted(rows, key=lambda r: (-r["score"], r["user_id"]))
 
@@ -518,23 +526,37 @@ def _answer(game: Game, cmd: Answer, now: float) -> list:
 _HANDLERS = {Join: _join, Leave: _leave, Sync: _sync, Start: _start, Next: _next, Answer: _answer}
 
 
+def _clone(game: Game) -> Game:
+    """A copy that the handlers may change without touching `game`. Questions and answer records
+    are immutable, so they are shared; only the containers and the players (whose `conns` change)
+    are copied. A deep copy cost 10 ms per command in a 50-player room halfway through 50
+    questions; this costs about 0.1 ms."""
+    return replace(
+        game,
+        players={uid: Player(p.user_id, p.nickname, list(p.conns))
+                 for uid, p in game.players.items()},
+        watchers=dict(game.watchers),
+        answers={qid: dict(rows) for qid, rows in game.answers.items()},
+    )
+
+
 def apply(game: Game, command: Command, *, now: float) -> tuple[Game, list]:
     """The new game and its events. Due deadlines are processed first, as of `now`."""
-    game = copy.deepcopy(game)
+    game = _clone(game)
     events = _advance(game, now)
     events += _HANDLERS[type(command)](game, command, now)
     return game, events
 
 
 def tick(game: Game, *, now: float) -> tuple[Game, list]:
-    game = copy.deepcopy(game)
+    game = _clone(game)
     return game, _advance(game, now)
 
 
 def answers_merge(game: Game, rows: list[dict]) -> Game:
     """Add stored answer rows the game does not know (a driver died between the INSERT and its
     snapshot). Rows: question_id, user_id, nickname, choice, correct, elapsed_ms, points."""
-    game = copy.deepcopy(game)
+    game = _clone(game)
     known = {q.question_id for q in game.questions}
     for row in rows:
         qid, uid = int(row["question_id"]), int(row["user_id"])
@@ -553,23 +575,27 @@ def answers_merge(game: Game, rows: list[dict]) -> Game:
 
 def game_to_json(game: Game, *, now: float) -> dict:
     """A JSON-able snapshot. Monotonic times do not travel between processes: the deadlines are
-    stored as seconds remaining from `now`."""
+    stored as seconds remaining from `now`. The answers are not in it: each one is a row in
+    MySQL before the game holds it, and whoever loads a snapshot merges those rows back in
+    (`answers_merge`). So the snapshot stays a few KB however far the game is, and an answer
+    that changes nothing else needs no new snapshot at all."""
     return {
-        "v": 1,
+        "v": 2,
         "room_id": game.room_id, "host_id": game.host_id, "seconds": game.seconds,
-        "questions": [asdict(q) for q in game.questions],
+        "questions": [{"question_id": q.question_id, "text": q.text, "choices": list(q.choices),
+                       "answer": q.answer} for q in game.questions],
         "phase": game.phase, "index": game.index,
         "deadline_in": None if game.deadline is None else game.deadline - now,
         "advance_in": None if game.advance_at is None else game.advance_at - now,
-        "players": [asdict(p) for p in game.players.values()],
+        "players": [{"user_id": p.user_id, "nickname": p.nickname, "conns": list(p.conns)}
+                    for p in game.players.values()],
         "watchers": [[conn, uid] for conn, uid in game.watchers.items()],
-        "answers": [asdict(r) for rows in game.answers.values() for r in rows.values()],
     }
 
 
 def game_from_json(data: dict, *, now: float, age: float = 0.0) -> Game:
     """Rebuild on this process's clock: deadline = now + remaining - age of the snapshot."""
-    if data.get("v") != 1:
+    if data.get("v") not in (1, 2):  # 1 also carried the answers
         raise ValueError(f"unknown snapshot version {data.get('v')!r}")
 
     def at(remaining: float | None) -> float | None:
@@ -586,7 +612,7 @@ def game_from_json(data: dict, *, now: float, age: float = 0.0) -> Game:
     )
     if game.phase not in PHASES:
         raise ValueError(f"unknown phase {game.phase!r}")
-    for row in data["answers"]:
+    for row in data.get("answers", ()):
         record = AnswerRecord(**row)
         game.answers.setdefault(record.question_id, {})[record.user_id] = record
     return game

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -41,6 +43,21 @@ def of(events, cls):
 
 def errors(events):
     return [e.code for e in of(events, rules.Rejected)]
+
+
+def test_no_command_changes_the_game_it_was_given():
+    game = started(HOST, ANN, BOB, now=100.0)
+    game, _ = run(game, Answer(ANN, "c2", 10, 1), now=101.0)
+    before = copy.deepcopy(game)
+    commands = [Answer(BOB, "c3", 10, 0), Leave("c2"), Join(ANN, "ann", "c9"),
+                Join(HOST, "host", "screen", watch=True), Next(HOST, "c1")]
+    for cmd in commands:
+        after, _ = rules.apply(game, cmd, now=102.0)
+        assert after is not game
+    rules.tick(game, now=500.0)
+    rules.answers_merge(game, [{"question_id": 10, "user_id": BOB, "nickname": "bob",
+                                "choice": 1, "correct": 1, "elapsed_ms": 5, "points": 999}])
+    assert game == before
 
 
 def test_a_correct_answer_at_zero_seconds_scores_1000():
@@ -258,8 +275,10 @@ def test_a_snapshot_survives_json_and_keeps_the_remaining_time():
     text = json.dumps(rules.game_to_json(game, now=103.0))
     back = rules.game_from_json(json.loads(text), now=5000.0, age=0.5)
     assert back.deadline == pytest.approx(5000.0 + 7.0 - 0.5)
-    assert (back.answers, back.players, back.phase, back.index) == (
-        game.answers, game.players, game.phase, game.index)
+    assert (back.players, back.phase, back.index) == (game.players, game.phase, game.index)
+    assert back.answers == {} and game.answers  # the answers come back from MySQL rows
+    rows = [{**asdict(r), "nickname": "u2"} for r in game.answers[10].values()]
+    assert rules.answers_merge(back, rows).answers == game.answers
     assert rules.game_to_json(rules.game_from_json(json.loads(text), now=7.0), now=7.0) == \
         json.loads(text)
 
