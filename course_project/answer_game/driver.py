@@ -202,12 +202,10 @@ class RoomDriver:
         """Save the room to Redis. With `unless_same`, skip it when the snapshot would hold what
         the last one did: an answer that does not close the question changes only the answers,
         which MySQL holds (see rules.game_to_json), so most answers cost no Redis write."""
-        g = self.game
-        held = (g.phase, g.index, g.deadline, g.advance_at, tuple(g.watchers.items()),
-                tuple((p.user_id, p.nickname, tuple(p.conns)) for p in g.players.values()))
+        held = rules.snapshot_changes(self.game)
         if unless_same and held == self.saved:
             return
-        data = rules.game_to_json(g, now=now)
+        data = rules.game_to_json(self.game, now=now)
         if not await store.snapshot_save(room_id=self.room_id, data=data, owner=self.owner):
             log.warning("room %s: lease lost, snapshot not saved", self.room_id)
             return

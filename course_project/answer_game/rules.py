@@ -593,6 +593,13 @@ def game_to_json(game: Game, *, now: float) -> dict:
     }
 
 
+def snapshot_changes(game: Game) -> tuple:
+    """What of `game_to_json` can change during a game (questions, room, host and seconds never
+    do), with the clocks as monotonic times: equal values mean an equal snapshot."""
+    return (game.phase, game.index, game.deadline, game.advance_at, tuple(game.watchers.items()),
+            tuple((p.user_id, p.nickname, tuple(p.conns)) for p in game.players.values()))
+
+
 def game_from_json(data: dict, *, now: float, age: float = 0.0) -> Game:
     """Rebuild on this process's clock: deadline = now + remaining - age of the snapshot."""
     if data.get("v") not in (1, 2):  # 1 also carried the answers

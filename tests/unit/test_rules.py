@@ -283,6 +283,16 @@ def test_a_snapshot_survives_json_and_keeps_the_remaining_time():
         json.loads(text)
 
 
+def test_only_what_the_snapshot_holds_changes_its_fingerprint():
+    game = started(HOST, ANN, BOB, now=100.0)
+    answered, _ = run(game, Answer(ANN, "c2", 10, 1), now=101.0)
+    assert rules.snapshot_changes(answered) == rules.snapshot_changes(game)
+    for later in (run(game, Leave("c3"), now=101.0)[0], rules.tick(game, now=200.0)[0],
+                  run(game, Join(HOST, "host", "screen", watch=True), now=101.0)[0]):
+        assert rules.snapshot_changes(later) != rules.snapshot_changes(game)
+        assert rules.game_to_json(later, now=0.0) != rules.game_to_json(game, now=0.0)
+
+
 def test_stored_answer_rows_the_snapshot_missed_are_merged_back():
     game = started(HOST, ANN, now=100.0)
     rows = [{"question_id": 10, "user_id": ANN, "nickname": "u2", "choice": 1, "correct": 1,
