@@ -52,7 +52,9 @@ def _sizes(opts: Options) -> tuple[int, int, int]:
 
 
 def users_pick(count: int) -> list[int]:
-    """Ids of existing players (the game looks every player up in the study database)."""
+    """Ids of `count` benchmark players, `bench-1` to `bench-<count>` (the game looks every player
+    up in the study database). Missing ones are created, so a fresh database works and a second
+    run reuses them."""
     import pymysql
 
     from course_project.config import config_get
@@ -66,12 +68,21 @@ def users_pick(count: int) -> list[int]:
         database=cfg.study_db,
         connect_timeout=5,
     )
+    wanted = [f"bench-{n}" for n in range(1, count + 1)]
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT id FROM user ORDER BY id LIMIT %s", (count,))
-        ids = [row[0] for row in cur.fetchall()]
-    if len(ids) < count:
-        raise RuntimeError(f"{count} players needed, the study database has {len(ids)}")
-    return ids
+
+        def have() -> dict[str, int]:
+            cur.execute("SELECT nickname, MIN(id) FROM user WHERE nickname LIKE 'bench-%%' "
+                        "GROUP BY nickname")
+            return dict(cur.fetchall())
+
+        ids = have()
+        missing = [(name,) for name in wanted if name not in ids]
+        if missing:
+            cur.executemany("INSERT INTO user (nickname) VALUES (%s)", missing)
+            conn.commit()
+            ids = have()
+    return [ids[name] for name in wanted]
 
 
 def room_new(*, base: str, ticket: str, questions: int, seconds: float) -> str:

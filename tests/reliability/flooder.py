@@ -4,8 +4,9 @@
 
 For SECONDS it sends FRAME on a websocket as fast as it can; when the server closes the
 connection it opens a new one and goes on, as a determined abuser would. Prints one JSON line:
-frames sent, connections, the close codes, the codes of the error frames, and how many chat
-echoes of its own message came back.
+frames sent, connections, the close codes, the codes of the error frames, how many chat
+echoes of its own message came back, and how long its connections were open (the window in which
+the server can have admitted what came back).
 """
 
 from __future__ import annotations
@@ -52,16 +53,18 @@ async def one_connection(url: str, ticket: str, until: float, frame: str, origin
 async def flood(url: str, ticket: str, seconds: float, frame: str, origin: str) -> dict:
     received: list[dict] = []
     until = time.monotonic() + seconds
-    sent, codes = 0, []
+    sent, codes, open_seconds = 0, [], 0.0
     while time.monotonic() < until:
+        began = time.monotonic()
         n, code = await one_connection(url, ticket, until, frame, origin, received)
+        open_seconds += time.monotonic() - began
         sent += n
         codes.append(code)
     errors = [f.get("code") for f in received if f.get("type") == "error"]
     mine = json.loads(frame).get("message")
     echoes = sum(1 for f in received if mine is not None and f.get("message") == mine)
     return {"sent": sent, "connections": len(codes), "closed": codes, "errors": errors,
-            "echoes": echoes}
+            "echoes": echoes, "open_seconds": round(open_seconds, 3)}
 
 
 def main() -> None:

@@ -61,8 +61,9 @@ async def test_a_flooding_connection_is_rate_limited_and_does_not_slow_the_other
     while a probe player in the same game room and one in the same chat room measure their
     round trips (a driver-judged error, a chat echo) 10 times a second; the same probes
     measured before the flood are the baseline.
-    Asserted: each flooding connection got `rate_limited` errors (one a second), had no more
-    frames admitted than its token bucket allows (40, then 20 a second), and stayed open; the
+    Asserted: each flooding connection got `rate_limited` errors (at most one a second), had no
+    more frames admitted than its token bucket allows (40, then 20 a second of open time), and
+    stayed open; the
     probes' p95 round trip stayed within 3x the baseline plus 250 ms, none took over a second.
     (Measured here: p95 from ~6 ms to 25-140 ms, with the machine's load. Before frames were
     dropped ahead of Channels' dispatch, each dropped frame still hopped to its ORM-cleanup
@@ -110,13 +111,18 @@ async def test_a_flooding_connection_is_rate_limited_and_does_not_slow_the_other
         refusals=sum(len(o["errors"]) for o in outcomes),
         rate_limited=[o["errors"].count("rate_limited") for o in outcomes],
         admitted=[admitted(o) for o in outcomes],
+        open_s=[o["open_seconds"] for o in outcomes],
         game_probe_p95_ms=[round(p95(quiet_game)), round(p95(loud_game))],
         chat_probe_p95_ms=[round(p95(quiet_chat)), round(p95(loud_chat))],
         max_ms=round(max(loud_game + loud_chat)))
     for outcome in outcomes:
-        limited = outcome["errors"].count("rate_limited")
-        # 40 at once, then 20 a second; a rate_limited error for each second of flooding.
-        assert limited >= 1 and admitted(outcome) <= 40 + 20 * (limited + 1), outcome
+        # Each connection's bucket holds 40 and refills 20 a second, so what came back while the
+        # connections were open is bounded by their open time (plus a second for the two clocks).
+        # The count of rate_limited errors is no measure of time: one is sent only when a frame
+        # is dropped, and a loaded server that reads slowly drops few.
+        allowed = 40 * outcome["connections"] + 20 * (outcome["open_seconds"] + 1)
+        assert "rate_limited" in outcome["errors"], outcome
+        assert admitted(outcome) <= allowed, outcome
         assert outcome["closed"] == [None], outcome  # still open
     assert within(quiet_game, loud_game), (quiet_game, loud_game)
     assert within(quiet_chat, loud_chat), (quiet_chat, loud_chat)

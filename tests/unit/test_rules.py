@@ -9,8 +9,8 @@ from dataclasses import asdict
 import pytest
 
 from answer_game import rules
-from answer_game.ratelimit import TokenBucket
 from answer_game.rules import Answer, Join, Leave, Next, Start, Sync
+from common.consumers import TokenBucket
 
 HOST, ANN, BOB = 1, 2, 3
 Q = [rules.Question(10, "2+2?", ["3", "4", "5", "22"], 1),
