@@ -12,8 +12,13 @@ of RedisChannelLayer (so other processes and tools see the same keys), and chang
 - one long-lived reader task per inbox pops up to `batch` messages per round trip (BZMPOP,
   Redis 7; BZPOPMIN on older servers) and puts each into its channel's queue; a consumer's
   `receive()` is a plain `queue.get()`;
-- `send()` and `group_send()` are one Lua script each (trim, capacity check, ZADD, EXPIRE), and
-  `group_send()` reads the members in the same script when everything lives on one Redis.
+- `send()` and `group_send()` are one Lua script each (trim, capacity check, ZADD, EXPIRE) after
+  `group_send()` read the members;
+- a message for a channel of this very process (whose inbox this layer's own reader feeds, on the
+  running loop) skips Redis and goes into the channel's queue, as the reader would have put it
+  there one round trip later: serialized and deserialized all the same, so it is a copy and what
+  msgpack refuses is refused. Group membership still lives in Redis, so a room spread over several
+  processes sees one group.
 
 What it gives up: a message the reader has popped when its task is cancelled (only at shutdown
 or `flush()`) is lost, where the stock layer keeps a backup copy for a cancelled `receive()`.
@@ -81,6 +86,13 @@ class InboxChannelLayer(RedisChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         assert self.require_valid_channel_name(channel), "Channel name not valid"
         assert "__asgi_channel__" not in message
+        queue = self._local_queue(channel)
+        if queue is not None:
+            if queue.full():
+                raise ChannelFull()
+            queue.put_nowait(self.deserialize(self.serialize(message)))
+            self._gc()
+            return
         if "!" in channel:
             message = dict(message, __asgi_channel__=channel)
             index = self.consistent_hash(self.non_local_name(channel))  # where receive() reads
@@ -101,6 +113,19 @@ class InboxChannelLayer(RedisChannelLayer):
             _MEMBERS, 1, self._group_key(group), int(time.time()) - self.group_expiry
         )
         channels = [m.decode() for m in members]
+        queues = {ch: q for ch in channels if (q := self._local_queue(ch)) is not None}
+        if queues:
+            copy = self.deserialize(self.serialize(message))  # shared, as one popped from Redis is
+            full = 0
+            for queue in queues.values():
+                if queue.full():
+                    full += 1
+                else:
+                    queue.put_nowait(copy)
+            if full:
+                log.info("%s of %s channels over capacity in group %s", full, len(queues), group)
+            self._gc()
+            channels = [ch for ch in channels if ch not in queues]
         by_index, messages, capacities = self._map_channel_keys_to_connection(channels, message)
         for index, keys in by_index.items():
             over = await self.connection(index).eval(
@@ -130,6 +155,15 @@ class InboxChannelLayer(RedisChannelLayer):
             if not self._waiting[channel]:
                 del self._waiting[channel]
             self._touched[channel] = time.monotonic()
+
+    def _local_queue(self, channel: str) -> BoundedQueue | None:
+        """The queue of `channel` if this layer's own reader feeds its inbox on this loop."""
+        if "!" not in channel or self._reader_loop is not asyncio.get_running_loop():
+            return None
+        reader = self._readers.get(self.non_local_name(channel))
+        if reader is None or reader.done():
+            return None
+        return self._inbox(channel)
 
     def _inbox(self, channel: str) -> BoundedQueue:
         queue = self._inboxes.get(channel)

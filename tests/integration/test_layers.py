@@ -108,6 +108,66 @@ async def test_send_raises_channel_full_at_capacity(make):
         await layer.send(channel, {"type": "m"})
 
 
+async def _reading(layer, channel) -> asyncio.Task:
+    """A waiting receive() on `channel`, once the layer's inbox reader runs."""
+    waiting = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0.2)
+    return waiting
+
+
+async def test_a_message_for_a_channel_of_this_process_skips_redis_and_is_a_copy(make, prefix):
+    layer = make()
+    channel, reader = await layer.new_channel(), await layer.new_channel()
+    first = await _reading(layer, reader)
+    frame = {"type": "hello", "items": [1, 2]}
+    await layer.send(channel, frame)
+    frame["items"].append(3)  # the sender goes on using its dict
+    r = aioredis.Redis.from_url(config_get().redis_url)
+    try:
+        assert await r.zcard(prefix + layer.non_local_name(channel)) == 0
+    finally:
+        await r.aclose()
+    assert await recv(layer, channel) == {"type": "hello", "items": [1, 2]}
+    first.cancel()
+
+
+async def test_a_local_send_raises_channel_full_at_capacity_and_refuses_what_msgpack_cannot_pack(
+    make,
+):
+    layer = make(capacity=2)
+    channel = await layer.new_channel()
+    waiting = await _reading(layer, await layer.new_channel())
+    await layer.send(channel, {"type": "m"})
+    await layer.send(channel, {"type": "m"})
+    with pytest.raises(ChannelFull):
+        await layer.send(channel, {"type": "m"})
+    with pytest.raises(TypeError):
+        await layer.send(await layer.new_channel(), {"type": "m", "bad": object()})
+    waiting.cancel()
+
+
+async def test_a_group_send_reaches_local_members_directly_and_remote_ones_through_redis(
+    make, prefix
+):
+    here, there = make(), make()
+    mine = [await here.new_channel() for _ in range(3)]
+    theirs = await there.new_channel()
+    waiting = await _reading(here, mine[0])
+    for ch in (*mine, theirs):
+        await here.group_add("room-3", ch)
+    await here.group_send("room-3", {"type": "x"})
+    r = aioredis.Redis.from_url(config_get().redis_url)
+    try:
+        assert await r.zcard(prefix + here.non_local_name(mine[0])) == 0
+        assert await r.zcard(prefix + there.non_local_name(theirs)) == 1
+    finally:
+        await r.aclose()
+    assert await asyncio.wait_for(waiting, 3) == {"type": "x"}
+    assert [await recv(here, ch) for ch in mine[1:]] + [await recv(there, theirs)] == [
+        {"type": "x"}
+    ] * 3
+
+
 async def test_the_stock_layer_and_this_one_talk_through_the_same_keys(make):
     stock, inbox = make(RedisChannelLayer), make()
     mine, theirs = await inbox.new_channel(), await stock.new_channel()
@@ -136,17 +196,17 @@ async def test_a_cancelled_receive_loses_no_message(make):
 
 
 async def test_a_receive_idle_longer_than_the_blocking_pop_still_gets_its_message(make):
-    layer = make()
+    layer, other_process = make(), make()
     layer.brpop_timeout = 1  # the reader's BZMPOP times out and comes back twice
     channel = await layer.new_channel()
     waiting = asyncio.create_task(layer.receive(channel))
     await asyncio.sleep(2.5)
-    await layer.send(channel, {"type": "late"})
+    await other_process.send(channel, {"type": "late"})  # through Redis and the reader
     assert await asyncio.wait_for(waiting, 3) == {"type": "late"}
 
 
 async def test_the_reader_survives_redis_killing_its_connection(make, prefix):
-    layer = make()
+    layer, other_process = make(), make()
     channel = await layer.new_channel()
     waiting = asyncio.create_task(layer.receive(channel))
     await asyncio.sleep(0.3)
@@ -157,7 +217,7 @@ async def test_the_reader_survives_redis_killing_its_connection(make, prefix):
     finally:
         await r.aclose()
     assert killed >= 1
-    await layer.send(channel, {"type": "after-kill"})
+    await other_process.send(channel, {"type": "after-kill"})
     assert await asyncio.wait_for(waiting, 5) == {"type": "after-kill"}
 
 
@@ -206,10 +266,9 @@ async def test_a_waiting_receive_gets_its_message_after_redis_is_killed_and_rest
     private = LocalRedis(tmp_path / "redis", _free_port())
     private.start()
     address = f"redis://{private.host}:{private.port}/0"
-    layer = InboxChannelLayer(
-        hosts=[{"address": address, "socket_timeout": None, "socket_connect_timeout": 2}],
-        prefix=prefix,
-    )
+    hosts = [{"address": address, "socket_timeout": None, "socket_connect_timeout": 2}]
+    layer = InboxChannelLayer(hosts=hosts, prefix=prefix)
+    other_process = InboxChannelLayer(hosts=hosts, prefix=prefix)  # sends through Redis
     try:
         channel = await layer.new_channel()
         await layer.send(channel, {"type": "before"})
@@ -221,11 +280,12 @@ async def test_a_waiting_receive_gets_its_message_after_redis_is_killed_and_rest
         private.start()
         for _ in range(40):  # the sender's pooled connection died too: retry as a client would
             try:
-                await layer.send(channel, {"type": "after"})
+                await other_process.send(channel, {"type": "after"})
                 break
             except (ConnectionError, OSError, aioredis.RedisError):
                 await asyncio.sleep(0.25)
         assert await asyncio.wait_for(waiting, 15) == {"type": "after"}
     finally:
         await layer.flush()
+        await other_process.close_pools()
         private.stop()
