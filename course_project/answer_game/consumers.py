@@ -88,7 +88,9 @@ class GameConsumer(TicketConsumer):
         await self.send_json(event["frame"])
 
     async def game_broadcast(self, event: dict) -> None:
-        frame = event["frame"]
-        if frame.get("type") == "reveal":
-            frame = rules.project_reveal(frame, user_id=self.user_id)
-        await self.send_json(frame)
+        """A frame for the whole room: JSON text the driver encoded once, or a reveal, which
+        each player gets with their own points."""
+        if "text" in event:
+            await self.send_text(event["text"])
+        else:
+            await self.send_json(rules.project_reveal(event["frame"], user_id=self.user_id))

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 
 from channels.layers import get_channel_layer
 
-from common.consumers import OUTAGE_ERRORS, memberships, outage_warn
+from common.consumers import OUTAGE_ERRORS, frame_text, memberships, outage_warn
 from common.dbexecute import DB_OUTAGE_ERRORS
 
 from . import rules, services, store
@@ -246,9 +246,11 @@ class RoomDriver:
             try:
                 if conn:
                     await layer.send(conn_channel(conn), {"type": "game.frame", "frame": frame})
-                else:
+                else:  # encoded once for the room, except the per-player reveal
+                    body = ({"frame": frame} if frame["type"] == "reveal"
+                            else {"text": frame_text(frame)})
                     await layer.group_send(group_name(self.room_id),
-                                           {"type": "game.broadcast", "frame": frame})
+                                           {"type": "game.broadcast", **body})
             except Exception as exc:
                 log_failure(f"room {self.room_id}: {frame['type']} frame not delivered", exc)
 

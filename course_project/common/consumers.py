@@ -83,6 +83,11 @@ class FrameError(ValueError):
         self.code, self.message = code, message
 
 
+def frame_text(data: dict[str, Any]) -> str:
+    """A frame as the JSON text that goes on the wire (one encoding for every sender)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def frame_parse(text: str) -> dict[str, Any]:
     """A text frame as a JSON object, or FrameError("bad_json")."""
     try:
@@ -244,10 +249,14 @@ class TicketConsumer(AsyncWebsocketConsumer):
     # --- frames out ---
 
     async def send_json(self, data: dict[str, Any]) -> None:
+        await self.send_text(frame_text(data))
+
+    async def send_text(self, text: str) -> None:
+        """A frame already encoded with frame_text (a broadcast is encoded once, not per member)."""
         if self.closing:
             return
         try:
-            await self.send(text_data=json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+            await self.send(text_data=text)
         except CONNECTION_GONE:  # the disconnect event is on its way: stop sending
             self.closing = True
 
