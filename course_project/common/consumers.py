@@ -205,8 +205,12 @@ class TicketConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         """Frames over the rate, or after our close, are dropped here, ahead of Channels'
         dispatch, which hops to a thread for every message (to close stale ORM connections):
-        a dropped frame costs a token-bucket check, not a thread round trip."""
+        a dropped frame costs a token-bucket check, not a thread round trip. It also gives the
+        event loop back: uvicorn queues every frame of a read at once, and a queue that is never
+        empty never suspends this pump, so without the yield a flood's backlog would be dropped
+        in one go while every other connection waits."""
         if message["type"] == "websocket.receive" and not await self._admit():
+            await asyncio.sleep(0)
             return
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
