@@ -44,6 +44,25 @@ async def recv(layer, channel, timeout=3.0):
     return await asyncio.wait_for(layer.receive(channel), timeout)
 
 
+async def waiting_in_redis(layer, channel) -> int:
+    """Messages stored in Redis for the inbox of `channel`."""
+    r = aioredis.Redis.from_url(config_get().redis_url)
+    try:
+        return await r.zcard(layer.prefix + layer.non_local_name(channel))
+    finally:
+        await r.aclose()
+
+
+def redis_uses(layer) -> list[int]:
+    """The shard indexes `layer` asks a Redis connection for, from now on. The inbox reader
+    took its connection before and sits in its blocking pop, so what lands here is the
+    sending side's."""
+    used: list[int] = []
+    real = layer.connection
+    layer.connection = lambda index: used.append(index) or real(index)
+    return used
+
+
 async def test_a_message_sent_to_a_channel_is_received_once_without_routing_keys(make):
     layer = make()
     channel = await layer.new_channel()
@@ -73,18 +92,14 @@ async def test_group_send_reaches_every_member_and_not_a_discarded_one(make):
         await recv(layer, gone, timeout=0.3)
 
 
-async def test_a_group_message_is_stored_once_per_process_and_reaches_both_processes(make, prefix):
+async def test_a_group_message_is_stored_once_per_process_and_reaches_both_processes(make):
     one, two = make(), make()
     locals_one = [await one.new_channel() for _ in range(3)]
     remote = await two.new_channel()
     for ch in (*locals_one, remote):
         await one.group_add("room-2", ch)
     await two.group_send("room-2", {"type": "x"})
-    r = aioredis.Redis.from_url(config_get().redis_url)
-    try:
-        assert await r.zcard(prefix + one.non_local_name(locals_one[0])) == 1
-    finally:
-        await r.aclose()
+    assert await waiting_in_redis(one, locals_one[0]) == 1
     got = [await recv(one, ch) for ch in locals_one] + [await recv(two, remote)]
     assert got == [{"type": "x"}] * 4
 
@@ -115,20 +130,17 @@ async def _reading(layer, channel) -> asyncio.Task:
     return waiting
 
 
-async def test_a_message_for_a_channel_of_this_process_skips_redis_and_is_a_copy(make, prefix):
+async def test_a_message_for_a_channel_of_this_process_skips_redis_and_is_a_copy(make):
     layer = make()
-    channel, reader = await layer.new_channel(), await layer.new_channel()
-    first = await _reading(layer, reader)
+    channel = await layer.new_channel()
+    waiting = await _reading(layer, await layer.new_channel())
+    used = redis_uses(layer)
     frame = {"type": "hello", "items": [1, 2]}
     await layer.send(channel, frame)
     frame["items"].append(3)  # the sender goes on using its dict
-    r = aioredis.Redis.from_url(config_get().redis_url)
-    try:
-        assert await r.zcard(prefix + layer.non_local_name(channel)) == 0
-    finally:
-        await r.aclose()
+    assert used == []
     assert await recv(layer, channel) == {"type": "hello", "items": [1, 2]}
-    first.cancel()
+    waiting.cancel()
 
 
 async def test_a_local_send_raises_channel_full_at_capacity_and_refuses_what_msgpack_cannot_pack(
@@ -137,35 +149,31 @@ async def test_a_local_send_raises_channel_full_at_capacity_and_refuses_what_msg
     layer = make(capacity=2)
     channel = await layer.new_channel()
     waiting = await _reading(layer, await layer.new_channel())
+    used = redis_uses(layer)
     await layer.send(channel, {"type": "m"})
     await layer.send(channel, {"type": "m"})
     with pytest.raises(ChannelFull):
         await layer.send(channel, {"type": "m"})
     with pytest.raises(TypeError):
         await layer.send(await layer.new_channel(), {"type": "m", "bad": object()})
+    assert used == []
     waiting.cancel()
 
 
-async def test_a_group_send_reaches_local_members_directly_and_remote_ones_through_redis(
-    make, prefix
-):
+async def test_a_group_send_reaches_local_members_directly_and_remote_ones_through_redis(make):
     here, there = make(), make()
     mine = [await here.new_channel() for _ in range(3)]
     theirs = await there.new_channel()
     waiting = await _reading(here, mine[0])
     for ch in (*mine, theirs):
         await here.group_add("room-3", ch)
+    used = redis_uses(here)
     await here.group_send("room-3", {"type": "x"})
-    r = aioredis.Redis.from_url(config_get().redis_url)
-    try:
-        assert await r.zcard(prefix + here.non_local_name(mine[0])) == 0
-        assert await r.zcard(prefix + there.non_local_name(theirs)) == 1
-    finally:
-        await r.aclose()
+    assert len(used) == 2  # the members, then one write: the other process's inbox
+    assert await waiting_in_redis(there, theirs) == 1
     assert await asyncio.wait_for(waiting, 3) == {"type": "x"}
-    assert [await recv(here, ch) for ch in mine[1:]] + [await recv(there, theirs)] == [
-        {"type": "x"}
-    ] * 3
+    got = [await recv(here, ch) for ch in mine[1:]] + [await recv(there, theirs)]
+    assert got == [{"type": "x"}] * 3
 
 
 async def test_the_stock_layer_and_this_one_talk_through_the_same_keys(make):
