@@ -1,18 +1,26 @@
 """The game's websocket: `ws/game/controller/<room_id>/<user_id>`. Thin on purpose: it checks who
-connects, forwards commands to the room's driver (driver.py) and relays the driver's frames."""
+connects and forwards commands to the room's driver (driver.py). The driver's frames are written to
+the socket by this process's hub (fanout.py), not relayed through this consumer, unless the socket
+fell behind: then they wait in this consumer's own channel, which it drains in order."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from common.consumers import OUTAGE_ERRORS, TicketConsumer, outage_warn
+from channels.exceptions import ChannelFull
+
+from common.consumers import TicketConsumer, memberships, outage_warn
 from common.dbexecute import DB_OUTAGE_ERRORS
 from players.selectors import user_get
 
 from . import rules
-from .driver import Member, conn_id, group_name, hub
+from .driver import Member, hub
+from .fanout import conn_id
 from .selectors import room_get
+
+log = logging.getLogger(__name__)
 
 
 def wire_value(value: Any) -> Any:
@@ -26,6 +34,8 @@ def wire_value(value: Any) -> Any:
 
 class GameConsumer(TicketConsumer):
     joined = False
+    behind = 0  # frames waiting in this consumer's channel (see backlog_put)
+    dropped = 0  # frames dropped because that channel was full
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -47,13 +57,8 @@ class GameConsumer(TicketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.conn = conn_id(proc=hub.proc, channel=self.channel_name)
         self.member = Member(self.conn, self.user_id, user["nickname"],
-                             watch=query.get("watch", [""])[0] in ("1", "true"))
-        try:
-            await self.group_join(group_name(self.room_id))
-        except OUTAGE_ERRORS as exc:
-            outage_warn("game connect: channel layer", exc)
-            await self.refuse_unavailable("the game cannot reach Redis; retry in a moment")
-            return
+                             watch=query.get("watch", [""])[0] in ("1", "true"), sink=self)
+        memberships.keep(self)  # no group to join, but a Redis restart must still be noticed
         await self.accept_with_ticket()
         self.joined = True
         if not await hub.member_join(room_id=self.room_id, member=self.member):
@@ -62,7 +67,6 @@ class GameConsumer(TicketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.joined:
             self.joined = False
-            await self.group_leave(group_name(self.room_id))
             await hub.member_leave(room_id=self.room_id, conn=self.conn)
 
     async def receive_json(self, data: dict[str, Any]) -> None:
@@ -83,14 +87,25 @@ class GameConsumer(TicketConsumer):
         if await hub.command(room_id=self.room_id, cmd=cmd) is None:
             await self.send_error("unavailable", "the room's driver cannot be reached; retry")
 
-    async def game_frame(self, event: dict) -> None:
-        """A frame for this connection only (state, answer_ack, error)."""
-        await self.send_json(event["frame"])
+    # --- frames out, when this socket fell behind (fanout.texts_push) ---
 
-    async def game_broadcast(self, event: dict) -> None:
-        """A frame for the whole room: JSON text the driver encoded once, or a reveal, which
-        each player gets with their own points."""
-        if "text" in event:
+    async def backlog_put(self, text: str) -> None:
+        """Queue a frame in this consumer's own channel: its task writes it after the ones before
+        it, however long the socket takes, and the room does not wait. A full channel (the
+        layer's capacity) drops the frame: the client is far behind, and it gets a `state`
+        frame when it reconnects."""
+        try:
+            await self.channel_layer.send(self.channel_name, {"type": "game.frame", "text": text})
+        except ChannelFull:
+            if not self.dropped:
+                log.warning("room %s: the socket of user %s is %d frames behind; dropping frames",
+                            self.room_id, self.user_id, self.behind)
+            self.dropped += 1
+            return
+        self.behind += 1
+
+    async def game_frame(self, event: dict) -> None:
+        try:
             await self.send_text(event["text"])
-        else:
-            await self.send_json(rules.project_reveal(event["frame"], user_id=self.user_id))
+        finally:
+            self.behind -= 1

@@ -7,9 +7,10 @@ forward their players' commands (join, leave, start, answer, next) to the inbox 
 The driver applies them to the pure state machine (`rules`) with ITS time.monotonic(), inserts
 accepted answers into MySQL (the UNIQUE key makes a replay `duplicate_answer`, never a second row),
 saves a JSON snapshot to Redis when more than the answers changed (the open question as "seconds
-remaining"; the answers are MySQL's rows), then broadcasts to the room group `game.<room_id>` and
-replies on the sender's channel. Its timer task closes each question at the deadline and opens the
-next one after the reveal pause.
+remaining"; the answers are MySQL's rows), then sends the step's frames: it writes them to the
+sockets of its own process itself and sends one message per other process that holds sockets of
+the room, whose hub writes them out (fanout.py). Its timer task closes each question at the
+deadline and opens the next one after the reveal pause.
 
 If the driver's process dies, its lease and heartbeat key expire within 3 s. Every process checks,
 once a second, the rooms it has local consumers for: the first to find the lease gone takes it,
@@ -20,9 +21,9 @@ processes whose heartbeat expired are dropped. Commands sent to the dead inbox m
 a client whose `state` shows the question open and unanswered answers again.
 
 If Redis restarts empty, the driver keeps the room in memory: it takes its vanished lease back,
-saves the snapshot again, and (once the channel layer's memberships are back, see
-common.consumers.Memberships) every process re-syncs its members, so each gets a `state` frame
-and re-sends what was lost. Any command that could not be delivered does the same for its room.
+saves the snapshot again, and (once common.consumers.Memberships has noticed the restart) every
+process re-syncs its members, so each gets a `state` frame and re-sends what was lost. Any
+command that could not be delivered does the same for its room.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 
 from channels.layers import get_channel_layer
 
-from common.consumers import OUTAGE_ERRORS, frame_text, memberships, outage_warn
+from common.consumers import OUTAGE_ERRORS, memberships, outage_warn
 from common.dbexecute import DB_OUTAGE_ERRORS
 
 from . import rules, services, store
+from .fanout import Routed, Sink, conn_proc, frames_route, frames_texts, texts_push
 from .rules import Command, Game
 from .selectors import answers_list, room_get, room_questions_get
 
@@ -60,25 +63,6 @@ LEASE_TRUST = store.LEASE_MS / 1000 - 1.5
 COMMANDS: dict[str, type] = {cls.__name__.lower(): cls for cls in
                              (rules.Join, rules.Leave, rules.Sync, rules.Start, rules.Next,
                               rules.Answer)}
-
-
-def group_name(room_id: str) -> str:
-    return f"game.{room_id}"
-
-
-# A connection, as the rules know it: "<process id>/<channel name>". Channel names carry no
-# "/" (and, depending on the channel layer, no process part either), so the process that holds
-# a websocket is always readable, and its connections can be dropped together if it dies.
-def conn_id(*, proc: str, channel: str) -> str:
-    return f"{proc}/{channel}"
-
-
-def conn_proc(conn: str) -> str:
-    return conn.split("/", 1)[0]
-
-
-def conn_channel(conn: str) -> str:
-    return conn.split("/", 1)[-1]
 
 
 def command_encode(cmd: Command) -> dict:
@@ -119,6 +103,7 @@ class Member:
     user_id: int
     nickname: str
     watch: bool
+    sink: Sink | None = field(default=None, compare=False, repr=False)  # where frames are written
 
     def join(self) -> rules.Join:
         return rules.Join(self.user_id, self.nickname, self.conn, self.watch)
@@ -128,11 +113,15 @@ def _conns(game: Game) -> list[str]:
     return [*game.watchers, *(c for p in game.players.values() for c in p.conns)]
 
 
+# How a driver hands a process its frames: (room_id, process, frames) -> None.
+Post = Callable[[str, str, list[Routed]], Awaitable[None]]
+
+
 class RoomDriver:
     """The one place a room's state changes, on the process holding its lease."""
 
-    def __init__(self, room_id: str, game: Game, *, owner: str) -> None:
-        self.room_id, self.game, self.owner = room_id, game, owner
+    def __init__(self, room_id: str, game: Game, *, owner: str, post: Post) -> None:
+        self.room_id, self.game, self.owner, self.post = room_id, game, owner, post
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -237,22 +226,16 @@ class RoomDriver:
                                          "you already answered this question")])
 
     async def _send(self, events: list) -> None:
-        layer = get_channel_layer()
-        for ev in events:
-            frame = ev.frame()
-            if frame is None:
-                continue
-            conn = getattr(ev, "conn", None)
+        """Each process that holds a socket the frames are for gets them in one piece: this one
+        (whose inbox is `owner`) first, as it needs no round trip."""
+        routes = frames_route(events, conns=_conns(self.game))
+        for proc in sorted(routes, key=lambda p: p != self.owner):
+            frames = routes[proc]
             try:
-                if conn:
-                    await layer.send(conn_channel(conn), {"type": "game.frame", "frame": frame})
-                else:  # encoded once for the room, except the per-player reveal
-                    body = ({"frame": frame} if frame["type"] == "reveal"
-                            else {"text": frame_text(frame)})
-                    await layer.group_send(group_name(self.room_id),
-                                           {"type": "game.broadcast", **body})
+                await self.post(self.room_id, proc, frames)
             except Exception as exc:
-                log_failure(f"room {self.room_id}: {frame['type']} frame not delivered", exc)
+                kinds = ", ".join(sorted({f["type"] for _, f in frames}))
+                log_failure(f"room {self.room_id}: {kinds} frames not delivered", exc)
 
 
 async def game_load(room_id: str) -> Game:
@@ -292,7 +275,9 @@ class Hub:
 
     def __init__(self) -> None:
         self.inbox: str | None = None
-        self.proc = secrets.token_hex(6)  # this process, in connection ids and heartbeats
+        # This process in connection ids and heartbeats: its inbox once started (frames for its
+        # sockets are sent there), a random placeholder before.
+        self.proc = secrets.token_hex(6)
         self.drivers: dict[str, RoomDriver] = {}
         self.local: dict[str, dict[str, Member]] = {}
         self.synced: dict[str, str | None] = {}  # room -> driver our members' joins went to
@@ -300,16 +285,20 @@ class Hub:
         self.orphans: dict[str, float] = {}  # room -> when we first saw its lease vanished
         self.missing: set[str] = set()  # processes whose heartbeat was gone at the last check
         self.claim_locks: dict[str, asyncio.Lock] = {}
+        self.commands: asyncio.Queue[dict] = asyncio.Queue()  # for the rooms driven here
+        self.frames_behind = 0  # frames that went through a consumer's queue (fanout.texts_push)
         self.tasks: list[asyncio.Task] = []
 
     # --- lifecycle (ASGI lifespan) ---
 
     async def start(self) -> None:
-        self.inbox = await get_channel_layer().new_channel()
+        self.inbox = self.proc = await get_channel_layer().new_channel()
+        self.commands = asyncio.Queue()
         await store.proc_beat(proc=self.proc)
         if self.redis_restored not in memberships.restored:
             memberships.restored.append(self.redis_restored)
         self.tasks = [asyncio.create_task(self._inbox_loop(), name="quiz-driver-inbox"),
+                      asyncio.create_task(self._command_loop(), name="quiz-driver-commands"),
                       asyncio.create_task(self._watch_loop(), name="quiz-driver-watch")]
         log.info("game driver inbox %s", self.inbox)
 
@@ -373,6 +362,29 @@ class Hub:
                 log_failure(f"room {room_id}: {type(cmd).__name__} not delivered", exc)
             return None
 
+    # --- frames ---
+
+    async def frames_post(self, room_id: str, proc: str, frames: list[Routed]) -> None:
+        """A driver's frames for the sockets of process `proc`: written here if they are ours,
+        else sent to that process's inbox in one message."""
+        if proc == self.proc:
+            await self.frames_deliver(room_id, frames)
+        else:
+            await get_channel_layer().send(proc, {"type": "room.frames", "room_id": room_id,
+                                                  "frames": [list(f) for f in frames]})
+
+    async def frames_deliver(self, room_id: str, frames: list[Routed]) -> None:
+        """Write frames to this process's sockets of the room."""
+        members = self.local.get(room_id)
+        if members:
+            self.frames_behind += await texts_push(frames_texts(frames, members))
+
+    def stats(self) -> dict:
+        """This process's part of the game, for /api/health."""
+        return {"rooms_driven": len(self.drivers),
+                "sockets": sum(len(m) for m in self.local.values()),
+                "frames_queued_behind": self.frames_behind}
+
     async def redis_restored(self) -> None:
         """Redis lost everything: every room of ours gets a Sync, so each member gets `state`."""
         self.synced.clear()
@@ -404,7 +416,8 @@ class Hub:
             except Exception:
                 await store.lease_release(room_id=room_id, owner=self.inbox)
                 raise
-            driver = self.drivers[room_id] = RoomDriver(room_id, game, owner=self.inbox)
+            driver = self.drivers[room_id] = RoomDriver(room_id, game, owner=self.inbox,
+                                                        post=self.frames_post)
             if took == 1:
                 driver.held_until = asked + LEASE_TRUST
             driver.start()
@@ -429,6 +442,9 @@ class Hub:
     # --- background tasks ---
 
     async def _inbox_loop(self) -> None:
+        """Frames from other processes' drivers are written out at once; commands for the rooms
+        driven here queue for `_command_loop`, so that a step waiting on MySQL never holds up
+        the frames of other rooms."""
         layer = get_channel_layer()
         while True:
             try:
@@ -439,6 +455,20 @@ class Hub:
                 log_failure("driver inbox: receive failed", exc)
                 await asyncio.sleep(0.5)
                 continue
+            if message.get("type") != "room.frames":
+                self.commands.put_nowait(message)
+                continue
+            try:
+                await self.frames_deliver(message["room_id"],
+                                          [(to, frame) for to, frame in message["frames"]])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log_failure(f"room {message.get('room_id')}: frames not written", exc)
+
+    async def _command_loop(self) -> None:
+        while True:
+            message = await self.commands.get()
             try:
                 await self._inbox_handle(message)
             except asyncio.CancelledError:

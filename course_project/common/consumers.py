@@ -343,8 +343,8 @@ class Memberships:
         lost, self.marked = self.marked and not all(present), True
         if not lost:
             return False
-        log.warning("channel layer: Redis had lost this process's group memberships; %d restored",
-                    count)
+        log.warning("channel layer: Redis restarted empty; %d group memberships of this process "
+                    "restored", count)
         for hook in self.restored:
             await hook()
         return True

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +11,9 @@ from course_project.version import code_version
 
 from .db import pools_stats
 from .http import api_view, json_error, json_response
+
+# More sections of /api/health, added by apps at start-up (answer_game adds "game").
+HEALTH_SECTIONS: dict[str, Callable[[], dict]] = {}
 
 
 async def redis_ping(timeout: float = 2.0) -> bool:
@@ -39,6 +43,7 @@ async def health(request: HttpRequest) -> HttpResponse:
                 "class": f"{type(layer).__module__}.{type(layer).__name__}",
                 "redis": "ok" if redis_ok else "unreachable",
             },
+            **{name: section() for name, section in HEALTH_SECTIONS.items()},
         },
         status=200 if ok else 503,
     )

@@ -18,6 +18,7 @@ def test_health_reports_both_pools_and_the_redis_layer(django_ready):
         "class": settings.CHANNEL_LAYERS["default"]["BACKEND"],
         "redis": "ok",
     }
+    assert set(reply.body["game"]) == {"rooms_driven", "sockets", "frames_queued_behind"}
 
 
 def test_user_lookup_returns_the_seeded_user():
