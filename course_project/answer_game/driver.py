@@ -55,6 +55,7 @@ WATCH_EVERY = 1.0
 ORPHAN_WAIT = 2 * WATCH_EVERY
 IDLE_RELEASE = 30.0  # a driven room nobody is connected to is handed back after this long
 MAX_HOPS = 2
+COMMANDS_QUEUED = 1000  # commands read from the inbox, waiting for their room's driver
 # How long after sending a successful take or renewal the lease (3 s) is trusted without asking
 # Redis: commands for a room driven here skip the lease lookup meanwhile. Renewals come every
 # WATCH_EVERY, and nobody else can take the lease before it expires plus ORPHAN_WAIT.
@@ -285,7 +286,7 @@ class Hub:
         self.orphans: dict[str, float] = {}  # room -> when we first saw its lease vanished
         self.missing: set[str] = set()  # processes whose heartbeat was gone at the last check
         self.claim_locks: dict[str, asyncio.Lock] = {}
-        self.commands: asyncio.Queue[dict] = asyncio.Queue()  # for the rooms driven here
+        self.commands: asyncio.Queue[dict] = asyncio.Queue(COMMANDS_QUEUED)  # rooms driven here
         self.frames_behind = 0  # frames that went through a consumer's queue (fanout.texts_push)
         self.tasks: list[asyncio.Task] = []
 
@@ -293,7 +294,7 @@ class Hub:
 
     async def start(self) -> None:
         self.inbox = self.proc = await get_channel_layer().new_channel()
-        self.commands = asyncio.Queue()
+        self.commands = asyncio.Queue(COMMANDS_QUEUED)
         await store.proc_beat(proc=self.proc)
         if self.redis_restored not in memberships.restored:
             memberships.restored.append(self.redis_restored)
@@ -456,8 +457,8 @@ class Hub:
                 await asyncio.sleep(0.5)
                 continue
             if message.get("type") != "room.frames":
-                self.commands.put_nowait(message)
-                continue
+                await self.commands.put(message)  # full: the inbox waits, and its senders see
+                continue  # the channel layer's capacity, as they did before this queue
             try:
                 await self.frames_deliver(message["room_id"],
                                           [(to, frame) for to, frame in message["frames"]])

@@ -354,8 +354,8 @@ async def _measure(opts: Options, layers: tuple[str, ...]) -> Report:
     report.params["permessage_deflate"] = room.deflate
     report.notes.append(
         "each project round includes what the driver does per answer: the rules' state "
-        "transition, an INSERT into MySQL, the Redis snapshot, then the group send; the anchor "
-        "only relays"
+        "transition, an INSERT into MySQL (the answer is durable before anyone hears of it), "
+        "then the writes to the 50 sockets (answer_game/fanout.py); the anchor only relays"
     )
     report.notes.append(
         "one asyncio client process drives all sockets; on a 2-core machine it competes with "
