@@ -23,6 +23,7 @@ import psutil
 from websockets.asyncio.client import ClientConnection
 
 from workbook.client import http
+from workbook.liveserver import health_get
 
 from .bench_broadcast import Side, _figures, _interleaved, _redis_cpu_s
 from .harness import (
@@ -257,8 +258,11 @@ async def _layer_measure(
         finally:
             await game.close()
         redis_cpu = _redis_cpu_s() - redis_cpu
+        queued = ((health_get(HOST, PROJECT_PORT) or {}).get("game") or {}).get(
+            "frames_queued_behind")
     a, p = _figures(anchor), _figures(project)
     p["redis_cpu_ms_per_round"] = redis_cpu * 1000 / (rounds + warmup)
+    p["frames_queued_behind"] = queued  # writes that stalled (answer_game/fanout.py); 0 expected
     if game.errors:
         raise RuntimeError(f"{len(game.errors)} error frames, e.g. {game.errors[:3]}")
     return cls, a, p, game
@@ -347,7 +351,8 @@ async def _measure(opts: Options, layers: tuple[str, ...]) -> Report:
                     r50,
                     r99,
                 )
-                progress(NAME, f"{layer}: p50 {r50:.2f}x, p99 {r99:.2f}x the anchor")
+                progress(NAME, f"{layer}: p50 {r50:.2f}x, p99 {r99:.2f}x the anchor; "
+                         f"{p['frames_queued_behind']} frames took a consumer's queue")
         finally:
             await anchor.room.close()
     report.params["anchor_frame_bytes"] = size
