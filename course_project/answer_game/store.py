@@ -3,7 +3,7 @@
     quiz:room:<id>:state    hash {state: JSON snapshot, saved_ms: Redis TIME in ms,
                             owner: the inbox of the driver that saved it ('' = handed back)}
     quiz:room:<id>:driver   the driver's inbox channel; SET NX PX 3000, renewed with a CAS script
-    quiz:proc:<proc>        a process is alive (its random id); PX 3000, renewed
+    quiz:proc:<proc>        a process is alive (<proc>: its hub inbox); PX 3000, renewed
 
 A lease can vanish while its driver lives: Redis restarted empty (no persistence), or the driver
 stalled past the 3 s. The driver takes it back if the snapshot is still its own (or gone with
