@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -104,7 +103,7 @@ class Member:
     user_id: int
     nickname: str
     watch: bool
-    sink: Sink | None = field(default=None, compare=False, repr=False)  # where frames are written
+    sink: Sink = field(compare=False, repr=False)  # the socket its frames are written to
 
     def join(self) -> rules.Join:
         return rules.Join(self.user_id, self.nickname, self.conn, self.watch)
@@ -276,9 +275,6 @@ class Hub:
 
     def __init__(self) -> None:
         self.inbox: str | None = None
-        # This process in connection ids and heartbeats: its inbox once started (frames for its
-        # sockets are sent there), a random placeholder before.
-        self.proc = secrets.token_hex(6)
         self.drivers: dict[str, RoomDriver] = {}
         self.local: dict[str, dict[str, Member]] = {}
         self.synced: dict[str, str | None] = {}  # room -> driver our members' joins went to
@@ -290,10 +286,18 @@ class Hub:
         self.frames_behind = 0  # frames that went through a consumer's queue (fanout.texts_push)
         self.tasks: list[asyncio.Task] = []
 
+    @property
+    def proc(self) -> str:
+        """This process in connection ids and heartbeats: its inbox, where frames for its
+        sockets are sent."""
+        if self.inbox is None:
+            raise RuntimeError("the game hub is not started (it starts with the ASGI lifespan)")
+        return self.inbox
+
     # --- lifecycle (ASGI lifespan) ---
 
     async def start(self) -> None:
-        self.inbox = self.proc = await get_channel_layer().new_channel()
+        self.inbox = await get_channel_layer().new_channel()
         self.commands = asyncio.Queue(COMMANDS_QUEUED)
         await store.proc_beat(proc=self.proc)
         if self.redis_restored not in memberships.restored:
@@ -372,7 +376,7 @@ class Hub:
             await self.frames_deliver(room_id, frames)
         else:
             await get_channel_layer().send(proc, {"type": "room.frames", "room_id": room_id,
-                                                  "frames": [list(f) for f in frames]})
+                                                  "frames": frames})
 
     async def frames_deliver(self, room_id: str, frames: list[Routed]) -> None:
         """Write frames to this process's sockets of the room."""
@@ -460,8 +464,7 @@ class Hub:
                 await self.commands.put(message)  # full: the inbox waits, and its senders see
                 continue  # the channel layer's capacity, as they did before this queue
             try:
-                await self.frames_deliver(message["room_id"],
-                                          [(to, frame) for to, frame in message["frames"]])
+                await self.frames_deliver(message["room_id"], message["frames"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -29,8 +29,8 @@ from .rules import project_reveal
 
 STALL = 0.05  # seconds a socket write may wait before the frame goes to the consumer's queue
 
-# One frame for one process to write out: (connection id, frame) for one socket, or ("", frame)
-# for every socket of the room that the process holds.
+# One frame for one process to write out (a list once it crossed the channel layer): (connection
+# id, frame) for one socket, or ("", frame) for every socket of the room that the process holds.
 Routed = tuple[str, dict]
 
 
@@ -76,7 +76,7 @@ class Sink(Protocol):
 
 class Seat(Protocol):
     user_id: int
-    sink: Sink | None
+    sink: Sink
 
 
 def frames_texts(frames: Sequence[Routed], seats: Mapping[str, Seat]) -> list[tuple[Sink, str]]:
@@ -86,14 +86,14 @@ def frames_texts(frames: Sequence[Routed], seats: Mapping[str, Seat]) -> list[tu
     for to, frame in frames:
         if to:
             seat = seats.get(to)
-            if seat is not None and seat.sink is not None:
+            if seat is not None:
                 out.append((seat.sink, frame_text(frame)))
         elif frame["type"] == "reveal":
             out.extend((s.sink, frame_text(project_reveal(frame, user_id=s.user_id)))
-                       for s in seats.values() if s.sink is not None)
+                       for s in seats.values())
         else:
             text = frame_text(frame)
-            out.extend((s.sink, text) for s in seats.values() if s.sink is not None)
+            out.extend((s.sink, text) for s in seats.values())
     return out
 
 
@@ -104,7 +104,7 @@ async def texts_push(pairs: Sequence[tuple[Sink, str]], *, stall: float = STALL)
     One timeout covers the run of writes: a write that does not wait never yields to the event
     loop, so only a stalled one can be cancelled, and it is the one in hand."""
     later: list[tuple[Sink, str]] = []
-    stalled: set[int] = set()
+    stalled: set[Sink] = set()
     i = 0
     while i < len(pairs):
         try:
@@ -112,13 +112,13 @@ async def texts_push(pairs: Sequence[tuple[Sink, str]], *, stall: float = STALL)
                 while i < len(pairs):
                     sink, text = pairs[i]
                     i += 1
-                    if sink.behind or id(sink) in stalled:
+                    if sink.behind or sink in stalled:
                         later.append((sink, text))
                     else:
                         await sink.send_text(text)
         except TimeoutError:
             sink, text = pairs[i - 1]
-            stalled.add(id(sink))
+            stalled.add(sink)
             later.append((sink, text))
     for sink, text in later:
         await sink.backlog_put(text)
