@@ -26,6 +26,21 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def mysql_greets(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True once mysqld sends its handshake packet: it is then in its accept loop, ready.
+
+    An open port is not enough. mysqld listens a moment before it accepts, and a SIGTERM that
+    lands in that gap can leave MariaDB 10.11 hung for good, neither serving nor shutting down
+    (seen under load: the log stops at "Server socket created" and a second SIGTERM does nothing).
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return bool(sock.recv(1))
+    except OSError:
+        return False
+
+
 def _pid_alive(pid_file: Path) -> int | None:
     try:
         pid = int(pid_file.read_text().strip())
@@ -52,7 +67,7 @@ def _wait(predicate, timeout: float, what: str, log: Path | None) -> None:
     tail = ""
     if log and log.exists():
         tail = " | ".join(log.read_text(errors="replace").splitlines()[-3:])
-    raise SetupError(f"{what} did not come up within {timeout:.0f}s ({tail})", f"see {log}")
+    raise SetupError(f"{what}: not done within {timeout:.0f}s ({tail})", f"see {log}")
 
 
 @dataclass
@@ -94,7 +109,7 @@ class LocalMariaDB:
         return None
 
     def running(self) -> bool:
-        return _pid_alive(self.pid_file) is not None and port_open(self.host, self.port)
+        return _pid_alive(self.pid_file) is not None and mysql_greets(self.host, self.port)
 
     def start(self, timeout: float = 60) -> None:
         if self.running():
@@ -153,14 +168,28 @@ class LocalMariaDB:
             args.append("--mysqlx=OFF")
         with open(self.log_file, "ab") as log:
             subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
-        _wait(self.running, timeout, f"local MySQL on port {self.port}", self.log_file)
+        _wait(self.running, timeout, f"local MySQL on port {self.port} starting", self.log_file)
 
     def stop(self, timeout: float = 30) -> None:
+        """SIGTERM and wait for a clean shutdown; a server still there after `timeout` is killed
+        (InnoDB recovers at the next start) and the error says so, so no hung mysqld outlives us."""
         pid = _pid_alive(self.pid_file)
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
-        _wait(lambda: _pid_alive(self.pid_file) is None, timeout, "MySQL shutdown", self.log_file)
+
+        def gone() -> bool:
+            return _pid_alive(self.pid_file) is None
+
+        try:
+            _wait(gone, timeout, "MySQL shutdown", None)
+        except SetupError:
+            self.kill()
+            _wait(gone, 10, "MySQL exiting after SIGKILL", None)
+            raise SetupError(
+                f"MySQL on port {self.port} ignored SIGTERM for {timeout:.0f}s and was killed",
+                f"see {self.log_file}",
+            ) from None
 
     def kill(self) -> None:
         pid = _pid_alive(self.pid_file)
@@ -226,7 +255,7 @@ class LocalRedis:
             check=True,
             capture_output=True,
         )
-        _wait(self.running, timeout, f"local Redis on port {self.port}", self.log_file)
+        _wait(self.running, timeout, f"local Redis on port {self.port} starting", self.log_file)
 
     def stop(self, timeout: float = 10) -> None:
         pid = _pid_alive(self.pid_file)

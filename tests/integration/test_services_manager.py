@@ -12,7 +12,7 @@ import redis
 from course_project.config import REPO_ROOT
 from workbook.errors import SetupError
 from workbook.liveserver import LiveServer
-from workbook.localservers import LocalMariaDB, LocalRedis
+from workbook.localservers import LocalMariaDB, LocalRedis, mysql_greets
 
 
 def _free_port() -> int:
@@ -52,6 +52,34 @@ def test_a_wrong_admin_password_ends_with_one_clear_line_and_exit_2():
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "refused the admin login" in lines[0] and "Fix:" in lines[0]
+
+
+def test_an_open_port_that_sends_no_greeting_is_not_a_ready_mysql():
+    # mysqld listens before it accepts; a SIGTERM in that gap can hang MariaDB 10.11 for good,
+    # so "started" must mean the server greeted us, not that the port was open.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert not mysql_greets("127.0.0.1", listener.getsockname()[1], timeout=0.3)
+    from course_project.config import config_get
+
+    cfg = config_get()
+    assert mysql_greets(cfg.mysql_host, cfg.mysql_port)
+
+
+def test_a_server_that_ignores_sigterm_is_killed_and_the_error_says_so(tmp_path):
+    deaf = subprocess.Popen([sys.executable, "-c",
+                             "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                             "print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    assert deaf.stdout.readline().strip() == "ready"
+    db = LocalMariaDB(tmp_path, _free_port())
+    db.pid_file.write_text(str(deaf.pid))
+    with pytest.raises(SetupError, match="ignored SIGTERM for 1s and was killed"):
+        db.stop(timeout=1)
+    deaf.wait(timeout=5)  # stop() has already reaped it, so the status is not ours to read
+    with pytest.raises(ProcessLookupError):
+        os.kill(deaf.pid, 0)
 
 
 def test_a_project_local_mariadb_and_redis_start_stop_and_restart_from_binaries(tmp_path):
