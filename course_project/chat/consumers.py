@@ -29,8 +29,10 @@ class ChatConsumer(TicketConsumer):
         await self.accept_with_ticket()
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group_name"):
-            await self.group_leave(self.group_name)
+        # Also runs after connect() failed (the socket is gone all the same): leave only a group
+        # that was joined.
+        for group in list(self.groups_joined):
+            await self.group_leave(group)
 
     async def receive_json(self, data: dict[str, Any]) -> None:
         message = data.get("message")

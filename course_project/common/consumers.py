@@ -116,11 +116,14 @@ class TicketConsumer(AsyncWebsocketConsumer):
     rate: float | None = 20.0
     burst: float = 40.0
     closing = False
+    ended = False  # disconnect() has run
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' AsyncConsumer.__call__, with a channel-layer receive that waits out a Redis
         outage, this consumer's group memberships kept in `memberships` while it lives, and a
-        cheaper loop than Channels' `await_many_dispatch` (see `_pump`)."""
+        cheaper loop than Channels' `await_many_dispatch` (see `_pump`). A handler that raises
+        ends the connection (uvicorn closes it with 1011); `disconnect()` still runs, so a seat
+        or a group never outlives its socket."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
@@ -143,6 +146,19 @@ class TicketConsumer(AsyncWebsocketConsumer):
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
             memberships.forget(self)
+            if not self.ended:
+                await self._disconnect_after_crash()
+
+    async def _disconnect_after_crash(self) -> None:
+        self.ended = True
+        try:
+            await self.disconnect(1011)
+        except Exception:
+            log.exception("disconnect() after a failed handler failed too")
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        self.ended = True
+        await super().websocket_disconnect(message)
 
     async def _pump(self, source: Callable[[], Awaitable[dict]], turn: asyncio.Lock) -> None:
         """Receive from one source (the websocket or the channel layer) and dispatch, forever;

@@ -1,5 +1,7 @@
 """The ASGI app in-process with Channels' WebsocketCommunicator, over the real Redis layer."""
 
+import asyncio
+
 import pytest
 from channels.testing import WebsocketCommunicator
 
@@ -93,3 +95,39 @@ async def test_a_room_name_outside_group_name_characters_is_refused_not_crashed(
 async def test_an_unknown_websocket_path_is_refused_before_accept(app, ticket):
     comm, ok, _ = await _connect(app, "/ws/nowhere/", [ticket(1)])
     assert not ok
+
+
+async def test_a_game_socket_whose_handler_crashes_gives_up_its_seat(app, ticket, pools,
+                                                                     monkeypatch):
+    # A bug in a handler ends that connection (1011), but disconnect() must still run: a seat
+    # left behind would count as connected for ever, and no question would close early again.
+    from answer_game.consumers import GameConsumer
+    from answer_game.driver import hub
+    from answer_game.services import room_create
+
+    await hub.start()
+    try:
+        room_id = await room_create(host_id=1, questions=3, seconds=10)
+        host, ok_host, _ = await _connect(app, f"/ws/game/controller/{room_id}/1", [ticket(1)])
+        guest, ok_guest, _ = await _connect(app, f"/ws/game/controller/{room_id}/2", [ticket(2)])
+        assert ok_host and ok_guest
+        while (frame := await host.receive_json_from(5))["type"] != "lobby" or len(
+                frame["players"]) < 2:
+            pass
+        assert [p["connected"] for p in frame["players"]] == [True, True]
+
+        async def broken(self, data):
+            raise RuntimeError("a bug in a handler")
+
+        monkeypatch.setattr(GameConsumer, "receive_json", broken)
+        await guest.send_json_to({"type": "start"})
+        with pytest.raises(RuntimeError, match="a bug in a handler"):
+            await asyncio.wait_for(guest.future, 5)  # the guest's application task
+
+        lobby = await host.receive_json_from(5)
+        assert lobby["type"] == "lobby"
+        assert [(p["user_id"], p["connected"]) for p in lobby["players"]] == [(1, True), (2, False)]
+        assert [m.user_id for m in hub.local[room_id].values()] == [1]
+        await host.disconnect()
+    finally:
+        await hub.stop()
