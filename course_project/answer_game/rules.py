@@ -20,6 +20,9 @@ from typing import Any
 LOBBY, QUESTION, REVEAL, FINISHED = "lobby", "question", "reveal", "finished"
 PHASES = (LOBBY, QUESTION, REVEAL, FINISHED)
 REVEAL_PAUSE_MAX = 3.0
+# Seats per room. Every join or leave sends the whole lobby (about 140 bytes a seat) to every
+# socket of the room, so an unbounded room would let anyone make every join cost megabytes.
+SEATS_MAX = 200
 
 
 # --- state -----------------------------------------------------------------------------------
@@ -430,11 +433,16 @@ def _join(game: Game, cmd: Join, now: float) -> list:
             game.watchers[cmd.conn] = cmd.user_id
         else:
             player = game.players.get(cmd.user_id)
-            if player is None:
-                player = game.players[cmd.user_id] = Player(cmd.user_id, cmd.nickname)
-                events.append(PlayerSeated(cmd.user_id, cmd.nickname))
-            player.conns.append(cmd.conn)
-            events += _after_presence(game, now)
+            if player is None and len(game.players) >= SEATS_MAX:
+                game.watchers[cmd.conn] = cmd.user_id
+                events.append(Rejected(cmd.conn, "room_full",
+                                       f"all {SEATS_MAX} seats are taken: you are watching"))
+            else:
+                if player is None:
+                    player = game.players[cmd.user_id] = Player(cmd.user_id, cmd.nickname)
+                    events.append(PlayerSeated(cmd.user_id, cmd.nickname))
+                player.conns.append(cmd.conn)
+                events += _after_presence(game, now)
     state = state_frame(game, user_id=cmd.user_id, now=now)
     return [*events, StateSent(cmd.conn, state)]
 

@@ -192,6 +192,21 @@ def test_a_watcher_sees_the_game_but_cannot_answer():
     assert errors(events) == ["not_player"]
 
 
+def test_a_full_room_seats_nobody_new_but_lets_them_watch_and_its_players_return(monkeypatch):
+    monkeypatch.setattr(rules, "SEATS_MAX", 3)
+    game = lobby_with(HOST, ANN, BOB)
+    game, events = run(game, Join(4, "dan", "c4"))
+    assert list(game.players) == [HOST, ANN, BOB] and game.watchers == {"c4": 4}
+    assert errors(events) == ["room_full"] and not of(events, rules.LobbyChanged)
+    [state] = of(events, rules.StateSent)
+    assert state.state["you"]["player"] is False
+    game, events = run(game, Leave("c2"), Join(ANN, "u2", "c2-again"))  # a seat is kept
+    assert errors(events) == [] and game.players[ANN].connected
+    game, _ = run(game, Start(HOST, "c1"), now=100.0)
+    _, events = run(game, Answer(4, "c4", 10, 1), now=101.0)
+    assert errors(events) == ["not_player"]
+
+
 def test_a_reconnecting_player_keeps_seat_and_score_and_gets_the_state():
     game = started(HOST, ANN, now=100.0)
     game, _ = run(game, Answer(ANN, "c2", 10, 1), Leave("c2"), now=101.0)
