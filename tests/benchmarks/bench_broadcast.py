@@ -18,6 +18,7 @@ from .harness import (
     PROJECT_PORT,
     Options,
     Report,
+    cpu_ratio_put,
     percentile,
     progress,
     ratio,
@@ -168,9 +169,8 @@ async def _measure(opts: Options, layers: tuple[str, ...]) -> Report:
                         report.figures[f"{layer}.{who}_{key}"] = value
                 r50 = report.ratios[f"{layer}.p50_vs_anchor"] = ratio(p["p50_ms"], a["p50_ms"])
                 r99 = report.ratios[f"{layer}.p99_vs_anchor"] = ratio(p["p99_ms"], a["p99_ms"])
-                report.ratios[f"{layer}.cpu_vs_anchor"] = ratio(
-                    p["cpu_ms_per_round"], a["cpu_ms_per_round"]
-                )
+                cpu_ratio_put(report, f"{layer}.cpu_vs_anchor", p["cpu_ms_per_round"],
+                              a["cpu_ms_per_round"])
                 report.target(f"{layer}.p50_vs_anchor", "<=", P50_TARGET)
                 report.target(f"{layer}.p99_vs_anchor", "<=", P99_TARGET)
                 table.add(

@@ -144,6 +144,19 @@ def ratio(value: float, anchor: float) -> float:
     return value / anchor if anchor else math.inf
 
 
+CLOCK_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")  # the resolution of a process's CPU times
+
+
+def cpu_ratio_put(report: Report, key: str, value_ms: float, anchor_ms: float) -> None:
+    """report.ratios[key] = value / anchor, unless the anchor's CPU stayed under one clock tick
+    (a smoke run's few rounds can): then a note says why there is no ratio, not an infinity."""
+    if anchor_ms > 0:
+        report.ratios[key] = ratio(value_ms, anchor_ms)
+    else:
+        report.notes.append(f"{key}: the anchor used less CPU than one clock tick "
+                            f"({CLOCK_TICK_MS:.0f} ms) in this run, so there is no ratio")
+
+
 def progress(name: str, message: str) -> None:
     print(f"[bench:{name}] {message}", flush=True)
 
