@@ -184,6 +184,22 @@ def test_only_the_host_starts_and_advances_and_only_in_the_right_phase():
     assert game.phase == rules.QUESTION and game.deadline == 121.0
 
 
+def test_a_closed_questions_answers_are_shared_by_copies_and_never_changed():
+    game = started(HOST, ANN, BOB, now=100.0)
+    game, _ = run(game, Answer(HOST, "c1", 10, 1), Answer(ANN, "c2", 10, 1),
+                  Answer(BOB, "c3", 10, 0), now=101.0)  # all answered: closed, revealed
+    game, _ = run(game, Next(HOST, "c1"), now=102.0)
+    assert game.current.question_id == 11
+    before = copy.deepcopy(game)
+    after, _ = rules.apply(game, Answer(ANN, "c2", 11, 0), now=103.0)
+    assert after.answers[10] is game.answers[10]  # closed: shared, not copied
+    assert after.answers[11] is not game.answers[11] and ANN in after.answers[11]
+    merged = rules.answers_merge(game, [{"question_id": 10, "user_id": 9, "nickname": "late",
+                                         "choice": 1, "correct": 1, "elapsed_ms": 5,
+                                         "points": 999}])
+    assert 9 in merged.answers[10] and game == before
+
+
 def test_a_watcher_sees_the_game_but_cannot_answer():
     game, events = run(new_game(), Join(HOST, "host", "screen", watch=True), Join(ANN, "ann", "c2"))
     assert list(game.players) == [ANN] and game.watchers == {"screen": HOST}
