@@ -126,5 +126,5 @@ def test_an_anchor_cpu_under_one_clock_tick_gives_a_note_not_an_infinite_ratio()
     cpu_ratio_put(report, "inbox.cpu_vs_anchor", 2.5, 0.0)
     cpu_ratio_put(report, "pubsub.cpu_vs_anchor", 2.5, 1.25)
     assert report.ratios == {"pubsub.cpu_vs_anchor": 2.0}
-    assert report.notes == ["inbox.cpu_vs_anchor: the anchor used less CPU than one clock tick "
-                            "(10 ms) in this run, so there is no ratio"]
+    [note] = report.notes
+    assert note.startswith("inbox.cpu_vs_anchor: the anchor used less CPU than one clock tick")
