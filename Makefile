@@ -20,5 +20,5 @@ test:       ## the same setup, then the whole pytest suite with strict nbval
 	@$(RUN) test
 bench:      ## the benchmarks: tables on stdout, JSON in tests/benchmarks/results/
 	@$(RUN) bench
-lint:
-	@.venv/bin/ruff check course_project tests
+lint:       ## ruff on course_project/ and tests/ (make test runs it too)
+	@$(RUN) lint

@@ -161,13 +161,11 @@ class TicketConsumer(AsyncWebsocketConsumer):
         await super().websocket_disconnect(message)
 
     async def _pump(self, source: Callable[[], Awaitable[dict]], turn: asyncio.Lock) -> None:
-        """Receive from one source (the websocket or the channel layer) and dispatch, forever;
-        `turn` keeps the handlers one at a time, as Channels does. Channels' loop instead waits
-        on both sources with asyncio.wait() and starts a new task for every message, then wakes
-        the consumer's main task through the whole ASGI stack: in a 50-client broadcast that
-        was about a third of the server's CPU (tests/benchmarks/bench_broadcast.py). The
-        websocket's next frame is still only read once the last one was handled, so a flooding
-        client is paced as before."""
+        """Receive from one source (the websocket or the channel layer) and dispatch, forever.
+        `turn` runs the handlers one at a time, as Channels' `await_many_dispatch` does; unlike
+        it, a message costs no new task and no `asyncio.wait()` (bench_broadcast.py measures
+        the difference). The websocket's next frame is read only once the last one was handled,
+        so a flooding client is paced by its own handler."""
         while True:
             message = await source()
             async with turn:
@@ -219,21 +217,21 @@ class TicketConsumer(AsyncWebsocketConsumer):
     # --- frames in ---
 
     async def dispatch(self, message: dict) -> None:
-        """Frames over the rate, or after our close, are dropped here, ahead of Channels'
-        dispatch, which hops to a thread for every message (to close stale ORM connections):
-        a dropped frame costs a token-bucket check, not a thread round trip. It also gives the
-        event loop back: uvicorn queues every frame of a read at once, and a queue that is never
-        empty never suspends this pump, so without the yield a flood's backlog would be dropped
-        in one go while every other connection waits."""
+        """Hand `message` to its handler, or drop it: a websocket frame over the rate, or one
+        that arrives after our close, is dropped, and the event loop is yielded once (uvicorn
+        queues every frame of a read at once, and a queue that is never empty never suspends
+        this pump, so a flood's backlog would otherwise hold every other connection up).
+
+        Unlike Channels' dispatch, this does not run `aclose_old_connections()` in Django's sync
+        thread before each message: these consumers use the aiomysql pools only. A subclass that
+        uses the ORM must `await aclose_old_connections()` (channels.db) itself before its ORM
+        calls, or its connection outlives CONN_MAX_AGE until MySQL drops it."""
         if message["type"] == "websocket.receive" and not await self._admit():
             await asyncio.sleep(0)
             return
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")
-        # Channels 4.2+ also runs aclose_old_connections() in a thread before every message, for
-        # consumers that use the ORM. These use the aiomysql pools only, so the hop is skipped:
-        # it was 29% of server CPU in a 50-client broadcast (tests/benchmarks/bench_broadcast.py).
         await handler(message)
 
     async def _admit(self) -> bool:

@@ -90,9 +90,8 @@ class DBExecute:
         # conn.cursor() without a class skips aiomysql's subclass check: the common case.
         return conn.cursor(aiomysql.DictCursor) if self.rows == "dict" else conn.cursor()
 
-    # The retries are inline, not a wrapper: a closure and a helper coroutine cost two more
-    # frames on every resumption of every query (about 4% of a lookup's CPU, measured by
-    # tests/benchmarks/bench_db.py).
+    # The retries are inline, not a wrapper: a closure and a helper coroutine would add two
+    # frames to every resumption of every query (tests/benchmarks/bench_db.py measures lookups).
     async def fetchone(self) -> tuple | dict | None:
         for attempt in range(RETRIES + 1):
             try:

@@ -1,8 +1,7 @@
 """One ASGI app for HTTP, websockets and lifespan.
 
-The guide built two apps, Django's own and `get_default_application()` (its websocket-only
-router), and pointed uvicorn at the second, which since Channels 3 serves no HTTP at all. Here one
-ProtocolTypeRouter is the app and lists HTTP explicitly.
+One ProtocolTypeRouter is the app, and it lists HTTP explicitly: Channels 4 adds no HTTP handler
+to a router that names none (Channels 2 did, Channels 3 did with a deprecation warning).
 """
 
 import os

@@ -5,7 +5,8 @@ lab         setup, then JupyterLab on notebooks/
 serve       setup (the live server in the background)
 stop        stop the live server
 services    services only;  reset: drop and recreate the course databases
-test        setup, Chromium for the browser test, then the whole pytest suite with strict nbval
+test        lint, setup, Chromium for the browser test, then all of pytest with strict nbval
+lint        ruff on course_project/ and tests/ (the rules in pyproject.toml)
 notebooks   setup, then re-execute every notebook in place and save its outputs
 bench       setup, then the benchmarks (prints tables, writes tests/benchmarks/results/*.json)
 """
@@ -40,6 +41,12 @@ def _chromium() -> None:
 def _run(cmd: list[str]) -> int:
     step("run", " ".join(cmd))
     return subprocess.run(cmd, cwd=REPO_ROOT).returncode
+
+
+def _lint() -> int:
+    code = _run([sys.executable, "-m", "ruff", "check", "course_project", "tests"])
+    step("lint", "clean" if code == 0 else f"ruff found problems (exit {code})")
+    return code
 
 
 def main(argv: list[str]) -> int:
@@ -77,12 +84,15 @@ def main(argv: list[str]) -> int:
             if not (os.environ.get("DISPLAY") or sys.platform == "darwin"):
                 args.append("--no-browser")  # no screen here: open the printed URL yourself
             os.execv(sys.executable, [*args, *rest])
+        elif command == "lint":
+            return _lint()
         elif command == "test":
+            lint = _lint()  # reported now, and failing the run at the end: the tests still run
             _setup()
             _chromium()
             code = _run([sys.executable, "-m", "pytest", *rest])
             step("test", f"pytest exited {code} after {time.monotonic() - started:.0f}s")
-            return code
+            return code or lint
         elif command == "notebooks":
             _setup()
             from .notebooks import notebooks_execute

@@ -6,6 +6,8 @@
                                outcome of every cell (the canary test and chapter 11 use it)
     notebooks_execute([...])   re-run notebooks/NN-*.ipynb (all, or those named) from a fresh
                                kernel, in place, saving the outputs nbval later compares
+    bench_recorded(name)       the full-size `make bench` results a chapter's sentences cite
+                               (tests/benchmarks/results/<name>.json)
 
 The kernel is this interpreter (the same one nbval's --nbval-current-env starts), its working
 directory is notebooks/, and its own stderr goes to .run/notebooks-kernel.log.
@@ -32,6 +34,7 @@ CHAPTER_GLOB = "[0-9][0-9]-*.ipynb"
 SANITIZE_FILE = NOTEBOOKS_DIR / "sanitize.cfg"
 CELL_TIMEOUT = 60
 KERNEL_LOG = RUN_DIR / "notebooks-kernel.log"
+BENCH_RESULTS_DIR = REPO_ROOT / "tests" / "benchmarks" / "results"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -73,6 +76,21 @@ class ServerLog:
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
+
+
+def bench_recorded(name: str) -> dict:
+    """The recorded results of benchmark `name` (its JSON as `make bench` wrote it), so that a
+    figure in a chapter is printed from the run it comes from, never typed. SetupError if the
+    file is missing or holds a smoke run (too small to quote)."""
+    import json
+
+    path = BENCH_RESULTS_DIR / f"{name}.json"
+    if not path.exists():
+        raise SetupError(f"no recorded results for {name!r} ({path})", "make bench")
+    report = json.loads(path.read_text())
+    if report.get("smoke"):
+        raise SetupError(f"{path} holds a smoke run, not figures to quote", "make bench")
+    return report
 
 
 def matplotlib_cache_warm() -> None:

@@ -5,7 +5,7 @@
     python -m workbook.services reset     # drop and recreate both databases, then seed again
     python -m workbook.services stop      # stop project-local instances (never the machine's)
 
-Resolution order (SPEC 4): a server already reachable at the configured address; else a
+Resolution order: a server already reachable at the configured address; else a
 project-local instance from binaries on PATH under .services/ on its own port; else, on
 Debian/Ubuntu as root, `apt-get install mariadb-server redis-server` and start local instances;
 else stop with the exact install command.

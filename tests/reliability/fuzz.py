@@ -1,4 +1,4 @@
-"""Generated websocket frames and the outcome the protocol (SPEC section 6) promises for each.
+"""Generated websocket frames, and for each the outcome that the README's "Wire protocol" promises.
 
     gen = FrameGen(random.Random(seed))
     frame = gen.game(view)            # a Frame: raw text or bytes, and a label

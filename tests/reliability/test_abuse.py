@@ -64,12 +64,7 @@ async def test_a_flooding_connection_is_rate_limited_and_does_not_slow_the_other
     Asserted: each flooding connection got `rate_limited` errors (at most one a second), had no
     more frames admitted than its token bucket allows (40, then 20 a second of open time), and
     stayed open; the probes' p95 round trip stayed within 3x the baseline plus 250 ms, none took
-    over a second.
-    (Measured here on 2026-12-02: p95 from 2-3 ms to 36-77 ms, slowest 68-83 ms; before the
-    consumer gave the event loop back after each dropped frame, 104-163 ms and 159-216 ms, as
-    a flood's queued backlog was dropped in one go. Before frames were dropped ahead of
-    Channels' dispatch, each dropped frame still hopped to its ORM-cleanup thread: a 5 s flood
-    kept the server busy for ~20 s after the flooder stopped.)"""
+    over a second. The figures go to .run/reliability-results.json (README, "Reliability")."""
     base = config_get().server_url
     host, probe, bully, chat_probe, chat_bully = (player_new(f"ab-{n}") for n in (
         "host", "probe", "bully", "cprobe", "cbully"))

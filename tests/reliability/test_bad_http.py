@@ -40,8 +40,8 @@ def q(text: str) -> str:
 
 
 def nickname_ok(value: object) -> str | None:
-    """What POST /api/players stores for this nickname (SPEC: 1-32 characters after trimming,
-    any language; no control or invisible characters), or None if it must refuse it."""
+    """What POST /api/players stores for this nickname (1-32 characters after trimming, any
+    language; no control or invisible characters), or None if it must refuse it."""
     if not isinstance(value, str):
         return None
     name = unicodedata.normalize("NFC", value.strip())
