@@ -108,10 +108,10 @@ class TicketConsumer(AsyncWebsocketConsumer):
     the handshake if the server picks none); parses text frames as JSON objects; drops frames over
     `rate` per second (one `rate_limited` error a second tells the client).
 
-    A flooding connection is not closed: uvicorn reads a connection's next frame only when the
-    app took the last one, so an open flood is paced by the server; after a close, uvicorn
+    A flooding connection is not closed: uvicorn stops reading a connection while frames it has
+    queued wait for the app, so an open flood is paced by this consumer; after a close, uvicorn
     reads (and discards) whatever the client still sends at full speed, which costs the other
-    connections more (measured in tests/reliability/test_abuse.py)."""
+    connections more (tests/reliability/test_abuse.py measures a flood)."""
 
     rate: float | None = 20.0
     burst: float = 40.0
@@ -122,8 +122,8 @@ class TicketConsumer(AsyncWebsocketConsumer):
         """Channels' AsyncConsumer.__call__, with a channel-layer receive that waits out a Redis
         outage, this consumer's group memberships kept in `memberships` while it lives, and a
         cheaper loop than Channels' `await_many_dispatch` (see `_pump`). A handler that raises
-        ends the connection (uvicorn closes it with 1011); `disconnect()` still runs, so a seat
-        or a group never outlives its socket."""
+        ends the consumer, and the exception reaches the server (uvicorn logs it and drops the
+        connection); `disconnect()` still runs, so a seat or a group never outlives its socket."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()

@@ -7,7 +7,7 @@ of them wins the lock and pops ONE message per BZPOPMIN round trip, plus a backu
 clean-up round trip), and `group_send()` spends four round trips per message.
 
 InboxChannelLayer keeps the storage, the message format, capacity, expiry and group membership
-of RedisChannelLayer (so other processes and tools see the same keys), and changes two things:
+of RedisChannelLayer (so other processes and tools see the same keys), and changes three things:
 
 - one long-lived reader task per inbox pops up to `batch` messages per round trip (BZMPOP,
   Redis 7; BZPOPMIN on older servers) and puts each into its channel's queue; a consumer's
@@ -23,7 +23,10 @@ of RedisChannelLayer (so other processes and tools see the same keys), and chang
 What it gives up: a message the reader has popped when its task is cancelled (only at shutdown
 or `flush()`) is lost, where the stock layer keeps a backup copy for a cancelled `receive()`.
 Queues of channels nobody has received on for `expiry` seconds are dropped, as Redis drops their
-messages. Normal (non-"!") channels use the stock code unchanged.
+messages. A consumer's queue holds at most `capacity` messages: a local `send()` to a full one
+raises ChannelFull, and the reader makes room for a popped message by dropping the oldest (as the
+stock layer's receive buffers do). Normal (non-"!") channels are received by the stock code and
+sent with the same Lua script.
 """
 
 from __future__ import annotations

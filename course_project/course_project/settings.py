@@ -97,9 +97,10 @@ AIOMYSQL_COMMON = {
 
 _REDIS_HOST = {
     "address": CFG.redis_url,
-    # redis-py 8 defaults socket_timeout to 5 s, shorter than the layer's blocking BZPOPMIN:
-    # every idle consumer would die with TimeoutError. None restores the blocking read;
-    # keepalive lets the kernel notice a dead peer instead.
+    # redis-py 8 defaults socket_timeout to 5 s, as long as each of the layer's blocking pops
+    # (brpop_timeout): the socket gives up just before the empty reply is due, and every idle
+    # consumer would die with TimeoutError. None restores the blocking read; keepalive lets the
+    # kernel notice a dead peer instead.
     "socket_timeout": None,
     "socket_connect_timeout": 5,
     "socket_keepalive": True,
@@ -109,7 +110,8 @@ _REDIS_HOST = {
     "max_connections": 1000,
 }
 _REDIS_QUEUES = {
-    # A room lives for hours at most; members re-join on every reconnect.
+    # A room lives for hours at most; common.consumers.Memberships adds every live member again
+    # every half group_expiry, and a reconnecting player joins again.
     "group_expiry": 6 * 3600,
     "capacity": 500,
     "expiry": 30,

@@ -3,8 +3,9 @@
     python -m workbook.liveserver start [--port N] [--timeout S]
     python -m workbook.liveserver stop | status
 
-Starting is a no-op when our server already answers /api/health at that port; a port held by any
-other program is a clear error. The pid and log files live in .run/.
+Starting is a no-op when a server of this checkout's code already answers /api/health at that port,
+and restarts one that runs other code; a port held by any other program is a clear error. The
+pid and log files live in .run/.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ class LiveServer:
             str(self.workers),
             "--ws",
             "websockets-sansio",
-            # Frames are small JSON: per-connection compression would cost ~34 KiB per socket
-            # (tests/benchmarks/bench_connections.py) for bytes that hardly shrink.
+            # Frames are small JSON that hardly shrinks: no per-connection compression state
+            # (tests/benchmarks/bench_connections.py measures memory per connection).
             "--ws-per-message-deflate",
             "false",
             "--lifespan",

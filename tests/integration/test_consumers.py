@@ -99,7 +99,7 @@ async def test_an_unknown_websocket_path_is_refused_before_accept(app, ticket):
 
 async def test_a_game_socket_whose_handler_crashes_gives_up_its_seat(app, ticket, pools,
                                                                      monkeypatch):
-    # A bug in a handler ends that connection (1011), but disconnect() must still run: a seat
+    # A bug in a handler ends that connection, but disconnect() must still run: a seat
     # left behind would count as connected for ever, and no question would close early again.
     from answer_game.consumers import GameConsumer
     from answer_game.driver import hub
