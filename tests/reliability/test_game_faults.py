@@ -187,8 +187,10 @@ async def test_players_of_a_killed_process_finish_the_game_on_the_other(stack, f
     servers = stack.servers_up(["a", "b"], layer=layer)
     a, b = (s.url for s in servers)
     players = players_new(f"proc-kill-{layer}", 4, a)
-    # 10 s: question 2 outlives the takeover (3 s lease, then 2 s for its driver to come back).
-    room_id = room_new(players[0], a, questions=3, seconds=10)
+    # Question 2 must outlive the takeover (3 s lease, 2 s for its driver to come back, up to
+    # 1 s to the next watch round) plus however long the answers before the kill took on a busy
+    # machine. Every player answers at once, so each question closes early: 30 s costs no time.
+    room_id = room_new(players[0], a, questions=3, seconds=30)
     bots = await seated(players, room_id, [[a, b], [b, a], [a, b], [b, a]])
     await bots[0].until("lobby", where=lambda f: len(f["players"]) == 4)
     await bots[0].send({"type": "start"})
@@ -198,6 +200,7 @@ async def test_players_of_a_killed_process_finish_the_game_on_the_other(stack, f
     reveals = [await bot.until("reveal") for bot in bots]
     before = {s["user_id"]: s["score"] for s in reveals[0]["scores"]}
     q2 = [await bot.until("question", timeout=6) for bot in bots]
+    q2_at = time.monotonic()
     for bot in bots[:2]:
         await bot.answer(q2[0]["question_id"], right(q2[0]))
         await bot.until("answer_ack")
@@ -213,7 +216,9 @@ async def test_players_of_a_killed_process_finish_the_game_on_the_other(stack, f
                    **result)
     assert [b.reconnects > 0 for b in bots] == [True, False, True, False]
     assert all(board[uid] >= score + 500 for uid, score in before.items()), (before, board)
-    assert result["rows"] == 12
+    assert result["rows"] == 12, (
+        f"{result['rows']} rows: question 2 was open {killed_at - q2_at:.1f} s before the kill "
+        f"and the game finished {took:.1f} s after it")
 
 
 async def test_a_vanished_client_keeps_its_seat_and_its_connection_is_released(stack, figures):
