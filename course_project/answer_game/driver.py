@@ -3,7 +3,8 @@
 One process drives each room: the one holding the Redis lease `quiz:room:<id>:driver` (SET NX PX
 3000; the value is that process's private inbox channel; renewed every second by a compare-and-set
 Lua script, released on shutdown). Only the driver changes the room: consumers on every process
-forward their players' commands (join, leave, start, answer, next) to the inbox named in the lease.
+hand their players' commands (join, leave, sync, start, answer, next) to the room's driver, directly
+on its own process, else to the inbox named in the lease.
 The driver applies them to the pure state machine (`rules`) with ITS time.monotonic(), inserts
 accepted answers into MySQL (the UNIQUE key makes a replay `duplicate_answer`, never a second row),
 saves a JSON snapshot to Redis when more than the answers changed (the open question as "seconds
@@ -13,7 +14,9 @@ the room, whose hub writes them out (fanout.py). Its timer task closes each ques
 deadline and opens the next one after the reveal pause.
 
 If the driver's process dies, its lease and heartbeat key expire within 3 s. Every process checks,
-once a second, the rooms it has local consumers for: the first to find the lease gone takes it,
+once a second, the rooms it has local consumers for. A lease gone from a room that was handed
+back is taken at once; one whose last driver still owns the snapshot is taken (by the first to
+try) only after ORPHAN_WAIT, so that a living driver can take it back first. The new driver
 rebuilds the room from the snapshot (deadline = now + remaining - the snapshot's age, measured on
 Redis' clock) plus the answer rows in MySQL, and carries on. Each process then re-sends the joins of
 its consumers (a `Sync`) to the new driver, so every player gets a `state` frame; connections of

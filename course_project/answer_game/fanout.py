@@ -6,15 +6,14 @@ frames by process (`frames_route`): the sockets of its own process it writes its
 other process gets ONE channel-layer message for the whole step, which that process's hub writes
 out to its own sockets the same way (`Hub.frames_deliver`).
 
-Going through each consumer instead (a group_send, then one queue, one task wake-up and one
-dispatch per member) cost about a millisecond of CPU for a 50-player room's every frame: more than
-the 50 socket writes themselves (tests/benchmarks/bench_game_broadcast.py).
+So a frame costs no per-member queue, task wake-up or dispatch: the hub writes the sockets of its
+process one after the other.
 
 A socket write must never hold up the room. uvicorn's `send()` waits only while the socket's
 write buffer is over its high-water mark (a client that stopped reading) and writes nothing before
-that wait, so `texts_push` gives each write STALL seconds, then cancels it (nothing was sent) and
-hands that frame, and every later frame for that socket, to the consumer's own queue
-(`Sink.backlog_put`), which its own task drains in order while the room goes on.
+that wait, so `texts_push` gives a run of writes STALL seconds, then cancels the one that waits
+(nothing was sent) and hands that frame, and every later frame for that socket, to the consumer's
+own queue (`Sink.backlog_put`), which its own task drains in order while the room goes on.
 """
 
 from __future__ import annotations

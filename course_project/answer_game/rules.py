@@ -20,8 +20,9 @@ from typing import Any
 LOBBY, QUESTION, REVEAL, FINISHED = "lobby", "question", "reveal", "finished"
 PHASES = (LOBBY, QUESTION, REVEAL, FINISHED)
 REVEAL_PAUSE_MAX = 3.0
-# Seats per room. Every join or leave sends the whole lobby (about 140 bytes a seat) to every
-# socket of the room, so an unbounded room would let anyone make every join cost megabytes.
+# Seats per room. In the lobby every join or leave sends the whole lobby (up to about 140 bytes a
+# seat, with 32-character Chinese nicknames) to every socket of the room, so an unbounded room
+# would let anyone make every join cost megabytes.
 SEATS_MAX = 200
 
 
@@ -220,7 +221,8 @@ class ProgressChanged:
 
 @dataclass(frozen=True)
 class Revealed:
-    """Broadcast with every player's points; each consumer keeps only its own (`points`)."""
+    """Carries every player's points; each player is sent only their own (`points`, by
+    `project_reveal`)."""
 
     question_id: int
     index: int

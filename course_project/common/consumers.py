@@ -224,8 +224,10 @@ class TicketConsumer(AsyncWebsocketConsumer):
 
         Unlike Channels' dispatch, this does not run `aclose_old_connections()` in Django's sync
         thread before each message: these consumers use the aiomysql pools only. A subclass that
-        uses the ORM must `await aclose_old_connections()` (channels.db) itself before its ORM
-        calls, or its connection outlives CONN_MAX_AGE until MySQL drops it."""
+        calls the async ORM (`aget()`, ...) must `await aclose_old_connections()` (channels.db)
+        itself first, or wrap its ORM code in `database_sync_to_async` (which closes stale
+        connections around each call); else its connection outlives CONN_MAX_AGE until MySQL
+        drops it."""
         if message["type"] == "websocket.receive" and not await self._admit():
             await asyncio.sleep(0)
             return

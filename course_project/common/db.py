@@ -24,7 +24,9 @@ class PoolsNotOpen(RuntimeError):
 
 
 async def pools_open() -> dict[str, aiomysql.Pool]:
-    """Create both pools on the running loop. Opening twice is a no-op."""
+    """Create both pools on the running loop. A pool already open on this loop is kept; a closed
+    one, or one made on another loop (whose connections cannot be used from this one), is
+    replaced."""
     async with _lock:
         loop = asyncio.get_running_loop()
         for name, extra in settings.AIOMYSQL_POOLS.items():

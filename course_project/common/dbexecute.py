@@ -65,8 +65,8 @@ class ExecuteResult:
 def _check_params(params: Params) -> Params:
     if params is None or isinstance(params, (tuple, list, Mapping)):
         return params
-    # The guide passed a bare value (`cur.execute(sql, uid)`); that only works by accident for
-    # one %s and a str. Insist on a sequence or a mapping so the placeholders line up.
+    # A bare value works only for a statement with exactly one %s, and None silently means "no
+    # parameters" (a literal %s reaches MySQL). A sequence or a mapping lines the placeholders up.
     raise TypeError(f"params must be a tuple, list or mapping, not {type(params).__name__}")
 
 

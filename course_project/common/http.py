@@ -1,4 +1,5 @@
-"""JSON in, JSON out, and JSON errors: `{"error": code, "message": text}` with a 4xx status."""
+"""JSON in, JSON out, and JSON errors: `{"error": code, "message": text}` with a 4xx status, or
+503 when MySQL or Redis cannot be reached."""
 
 from __future__ import annotations
 

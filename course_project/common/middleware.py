@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def offered_subprotocols(scope: dict) -> list[str]:
-    """The offered subprotocols. uvicorn's sansio path may pass one comma-joined entry."""
+    """The offered subprotocols, each entry split at commas: uvicorn splits the header itself,
+    but the ASGI spec does not require a server to."""
     out: list[str] = []
     for entry in scope.get("subprotocols") or []:
         out.extend(part.strip() for part in entry.split(",") if part.strip())

@@ -12,7 +12,7 @@ MAX_UID = 2**32 - 1
 
 @api_view("GET")
 async def user_detail(request: HttpRequest) -> HttpResponse:
-    """GET /api/user?uid=<int>: the guide's view, with a 400 and a 404 instead of user_id 0."""
+    """GET /api/user?uid=<int>: the user's row; 400 for a malformed uid, 404 for an unknown one."""
     raw = request.GET.get("uid", "")
     # len() first: int() of a 5000-digit string raises (Python's int/str conversion limit).
     if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_UID:
