@@ -3,7 +3,8 @@
 setup       services (MySQL, Redis, databases, seed) and the live server
 lab         setup, then JupyterLab on notebooks/
 serve       setup (the live server in the background)
-stop        stop the live server
+stop        stop the live server and the learner's server
+learner     the learner's copy: build DIR --through NN | serve [DIR] [--port P] | stop [--port P]
 services    services only;  reset: drop and recreate the course databases
 test        lint, setup, Chromium for the browser test, then all of pytest with strict nbval
 lint        ruff on course_project/ and tests/ (the rules in pyproject.toml)
@@ -62,9 +63,11 @@ def main(argv: list[str]) -> int:
 
             return services_main(["reset"])
         elif command == "stop":
+            from .learner import LearnerServer, learner_dir, learner_port
             from .liveserver import LiveServer
 
             LiveServer.default().stop()
+            LearnerServer(learner_dir(), learner_port()).stop(quiet=True)
         elif command == "lab":
             _setup()
             step(
@@ -84,6 +87,10 @@ def main(argv: list[str]) -> int:
             if not (os.environ.get("DISPLAY") or sys.platform == "darwin"):
                 args.append("--no-browser")  # no screen here: open the printed URL yourself
             os.execv(sys.executable, [*args, *rest])
+        elif command == "learner":
+            from .learner import main as learner_main
+
+            return learner_main(rest)
         elif command == "lint":
             return _lint()
         elif command == "test":

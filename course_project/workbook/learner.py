@@ -1,0 +1,460 @@
+"""The learner's copy of the project: built from the chapters' listings, served live.
+
+    python -m workbook learner build DIR --through NN   the copy as chapter NN leaves it
+    python -m workbook learner serve DIR [--port P]     its live server, in the background
+    python -m workbook learner stop [--port P]          end that server
+
+A listing is a code cell of a chapter whose first line is the `%%learner` cell magic:
+
+    %%learner run          lines of `django-admin ...` or `python manage.py ...`, run in the copy
+    %%learner file PATH    the cell's body is the whole file PATH of the copy
+    %%learner diff PATH    the body is a unified diff that changes PATH
+
+Run in a chapter, the magic does its step in the learner's folder (`learner_dir()`); `build`
+replays the listings of every chapter up to NN, in order, into any folder. So the chapters are the
+one source of the files they write. Nothing the learner wrote is lost: a file that differs from
+what a listing last wrote there is kept as PATH.mine (PATH.mine-2, ...) before a listing writes it
+again, and a diff that does not apply changes nothing and says so.
+
+The learner's server is uvicorn with `--reload`: it picks up a saved file by itself, and a file
+that does not import leaves the reloader waiting for the next save, with the traceback in its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_project.config import REPO_ROOT, RUN_DIR
+
+from .errors import SetupError, step
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+DEFAULT_DIR = NOTEBOOKS_DIR / "my_project"  # inside the folder JupyterLab opens; git-ignored
+DEFAULT_PORT = 8100
+MANIFEST = ".workbook/written.json"  # path -> sha256 of what a listing last wrote there
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+class ListingError(Exception):
+    """A listing could not be applied; the learner's copy is unchanged."""
+
+
+def learner_dir() -> Path:
+    """The folder the chapters build: $WORKBOOK_LEARNER_DIR, else notebooks/my_project/."""
+    return Path(os.environ.get("WORKBOOK_LEARNER_DIR") or DEFAULT_DIR).resolve()
+
+
+def learner_port() -> int:
+    return int(os.environ.get("WORKBOOK_LEARNER_PORT") or DEFAULT_PORT)
+
+
+# --- listings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    chapter: str  # "01"
+    cell_id: str
+    action: str  # run | file | diff
+    path: str  # "" for run
+    body: str
+
+    @property
+    def where(self) -> str:
+        return f"chapter {self.chapter}, cell {self.cell_id}"
+
+
+def listing_parse(source: str, *, chapter: str = "", cell_id: str = "") -> Listing | None:
+    """The listing a cell's source holds, or None if it is not a `%%learner` cell."""
+    first, _, body = source.partition("\n")
+    if not first.startswith("%%learner"):
+        return None
+    return listing_from_line(first.removeprefix("%%learner"), body, chapter=chapter,
+                             cell_id=cell_id)
+
+
+def listing_from_line(line: str, body: str, *, chapter: str = "", cell_id: str = "") -> Listing:
+    words = line.split()
+    action = words[0] if words else ""
+    if action == "run" and len(words) == 1:
+        return Listing(chapter, cell_id, "run", "", body)
+    if action in ("file", "diff") and len(words) == 2:
+        path = words[1]
+        if path.startswith("/") or ".." in Path(path).parts:
+            raise ListingError(f"{path!r}: a listing writes inside the project folder only")
+        return Listing(chapter, cell_id, action, path, body)
+    raise ListingError(f"%%learner {line.strip()!r}: expected `run`, `file PATH` or `diff PATH`")
+
+
+def chapter_listings(notebook: Path) -> list[Listing]:
+    import nbformat
+
+    chapter = notebook.name[:2]
+    out = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code":
+            listing = listing_parse(cell.source, chapter=chapter, cell_id=cell.get("id", "?"))
+            if listing is not None:
+                out.append(listing)
+    return out
+
+
+def listings_through(through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Listing]:
+    """Every listing of chapters 00..through, in chapter and cell order."""
+    out: list[Listing] = []
+    for nb in sorted(notebooks_dir.glob("[0-9][0-9]-*.ipynb")):
+        if int(nb.name[:2]) <= through:
+            out.extend(chapter_listings(nb))
+    return out
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _manifest(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _manifest_set(root: Path, path: str, text: str) -> None:
+    data = _manifest(root)
+    data[path] = _sha(text)
+    target = root / MANIFEST
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _keep_mine(target: Path) -> Path:
+    n, kept = 1, target.with_name(target.name + ".mine")
+    while kept.exists():
+        n += 1
+        kept = target.with_name(f"{target.name}.mine-{n}")
+    target.rename(kept)
+    return kept
+
+
+def diff_apply(text: str, diff: str) -> str:
+    """`text` changed by a unified diff whose context and removed lines must match exactly
+    (a hunk may sit a few lines from where its header says). ListingError if it does not."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    pos = 0  # next line of `lines` not yet copied
+    hunks: list[tuple[int, list[str]]] = []
+    for raw in diff.splitlines():
+        if raw.startswith(("--- ", "+++ ")):
+            continue
+        m = _HUNK.match(raw)
+        if m:
+            hunks.append((int(m.group(1)), []))
+        elif hunks and raw[:1] in (" ", "-", "+"):
+            hunks[-1][1].append(raw)
+        elif hunks and raw == "":
+            hunks[-1][1].append(" ")  # an editor stripped the blank context line's space
+        elif raw.startswith("\\"):
+            continue
+        elif raw.strip():
+            raise ListingError(f"not a unified diff line: {raw!r}")
+    if not hunks:
+        raise ListingError("the diff has no hunk (@@ ... @@)")
+    for start, body in hunks:
+        old = [b[1:] for b in body if b[0] in " -"]
+        new = [b[1:] for b in body if b[0] in " +"]
+        want = max(start - 1, 0)
+        at = next((i for i in sorted(range(pos, len(lines) + 1), key=lambda i: abs(i - want))
+                   if [s.rstrip("\n") for s in lines[i:i + len(old)]] == old), None)
+        if at is None:
+            shown = "\n".join(old[:3])
+            raise ListingError(f"a hunk of the diff does not match the file (near line {start}):"
+                               f"\n{shown}")
+        out.extend(lines[pos:at])
+        out.extend(s + "\n" for s in new)
+        pos = at + len(old)
+    out.extend(lines[pos:])
+    return "".join(out)
+
+
+def _run_line(root: Path, line: str) -> str:
+    words = shlex.split(line)
+    if words[:1] == ["django-admin"]:
+        args = [sys.executable, "-m", "django", *words[1:]]
+    elif words[:2] == ["python", "manage.py"]:
+        args = [sys.executable, "manage.py", *words[2:]]
+    else:
+        raise ListingError(f"{line!r}: a run listing takes `django-admin ...` or "
+                           "`python manage.py ...` lines")
+    if words[1:2] == ["startproject"] and (root / "manage.py").exists():
+        return f"kept: {root.name}/ already holds a project (manage.py)"
+    if words[1:3] == ["manage.py", "startapp"] and len(words) > 3 and (root / words[3]).exists():
+        return f"kept: the app {words[3]}/ already exists"
+    root.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ListingError(f"{line!r} failed: {(done.stderr or done.stdout).strip()}")
+    return f"ran: {line}"
+
+
+def listing_apply(listing: Listing, root: Path) -> list[str]:
+    """Do one listing's step in the copy at `root`; what it did, a line each."""
+    if listing.action == "run":
+        return [_run_line(root, ln) for ln in listing.body.splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    target = root / listing.path
+    current = target.read_text() if target.exists() else None
+    if listing.action == "file":
+        new = listing.body if listing.body.endswith("\n") else listing.body + "\n"
+    else:
+        if current is None:
+            raise ListingError(f"{listing.path} does not exist yet: its diff has nothing to "
+                               "change (build the earlier chapters first)")
+        try:
+            new = diff_apply(current, listing.body)
+        except ListingError as exc:
+            raise ListingError(f"{listing.path}: {exc}. Your file is unchanged; compare it with "
+                               f"the listing, or rebuild with `python -m workbook learner build`"
+                               ) from None
+    said = []
+    if current == new:
+        return [f"unchanged: {listing.path}"]
+    if current is not None and _manifest(root).get(listing.path) != _sha(current) \
+            and listing.action == "file":
+        said.append(f"kept your version as {_keep_mine(target).name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(new)
+    _manifest_set(root, listing.path, new)
+    return [f"{'wrote' if listing.action == 'file' else 'changed'}: {listing.path}", *said]
+
+
+def build(root: Path, through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Listing]:
+    """Replay the listings of chapters 00..through into `root`."""
+    listings = listings_through(through, notebooks_dir)
+    for listing in listings:
+        try:
+            for line in listing_apply(listing, root):
+                step("learner", f"{listing.where}: {line}")
+        except ListingError as exc:
+            raise SetupError(f"{listing.where}: {exc}", "fix the listing in that chapter") from None
+    step("learner", f"{root} built through chapter {through:02d} ({len(listings)} listings)")
+    return listings
+
+
+def learner_magic(line: str, cell: str) -> None:
+    """The `%%learner` cell magic: this cell's step, done in the learner's folder."""
+    root = learner_dir()
+    try:
+        for said in listing_apply(listing_from_line(line, cell), root):
+            print(said)
+    except ListingError as exc:
+        print(f"not applied: {exc}")
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.register_magic_function(learner_magic, "cell", "learner")
+
+
+# --- the learner's server -------------------------------------------------------------------
+
+
+def settings_module(root: Path) -> str:
+    """The settings module manage.py names ('mysite.settings')."""
+    try:
+        text = (root / "manage.py").read_text()
+    except OSError:
+        raise SetupError(f"{root} holds no manage.py", "build it first (chapter 01, or "
+                         "`python -m workbook learner build DIR --through 01`)") from None
+    m = re.search(r"DJANGO_SETTINGS_MODULE['\"],\s*['\"]([\w.]+)['\"]", text)
+    if not m:
+        raise SetupError(f"{root}/manage.py names no DJANGO_SETTINGS_MODULE",
+                         "restore it from chapter 01's listing")
+    return m.group(1)
+
+
+@dataclass
+class LearnerServer:
+    root: Path
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+    offset: int = 0  # where the log stood when this object last started the server
+
+    @property
+    def pid_file(self) -> Path:
+        return RUN_DIR / f"learner-{self.port}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return RUN_DIR / f"learner-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _state(self) -> tuple[int, str] | None:
+        """(pid, folder served) of the reloader this project started, if it is alive."""
+        try:
+            data = json.loads(self.pid_file.read_text())
+            os.kill(int(data["pid"]), 0)
+            return int(data["pid"]), str(data["root"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def answers(self) -> bool:
+        """Some HTTP answer at / (any status: a 404 is the learner's app talking)."""
+        try:
+            with urllib.request.urlopen(self.url + "/", timeout=10):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def command(self) -> list[str]:
+        app = settings_module(self.root).rsplit(".", 1)[0] + ".asgi:application"
+        return [sys.executable, "-m", "uvicorn", app, "--app-dir", str(self.root),
+                "--host", self.host, "--port", str(self.port),
+                "--reload", "--reload-dir", str(self.root),
+                "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+                "--no-access-log"]
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Serve the copy (a no-op if this server already serves it). Returns a status line;
+        a copy that does not import still leaves the reloader running (see `problem()`)."""
+        state = self._state()
+        if state is not None and state[1] == str(self.root):
+            return f"already serving {self.root.name}/ at {self.url} (pid {state[0]})"
+        if state is not None:
+            self.stop(quiet=True)
+        from .localservers import port_open
+
+        if port_open(self.host, self.port):
+            raise SetupError(f"port {self.port} is held by another program",
+                             "stop it or set WORKBOOK_LEARNER_PORT to a free port")
+        RUN_DIR.mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        env["PYTHONUNBUFFERED"] = "1"
+        offset = self.offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(self.command(), cwd=self.root, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "root": str(self.root)}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise SetupError(f"uvicorn exited at once: {self.log_tail(offset)[-1:]}",
+                                 f"read {self.log_file}")
+            if self.answers():
+                return f"serving {self.root.name}/ at {self.url} (pid {proc.pid})"
+            if self.problem(offset):
+                return f"started at {self.url}, but the project does not import (see its log)"
+            time.sleep(0.2)
+        return f"started at {self.url}, not answering yet after {timeout:.0f} s (see its log)"
+
+    def stop(self, quiet: bool = False, timeout: float = 10.0) -> None:
+        state = self._state()
+        self.pid_file.unlink(missing_ok=True)
+        if state is None:
+            if not quiet:
+                step("learner", f"no learner server on port {self.port}")
+            return
+        pid = state[0]
+        with _suppress_lookup():
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            with _suppress_lookup():
+                os.killpg(pid, signal.SIGKILL)
+        if not quiet:
+            step("learner", f"stopped the learner server on port {self.port} (pid {pid})")
+
+    def log_tail(self, offset: int | None = None) -> list[str]:
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(self.offset if offset is None else offset)
+                return f.read().decode(errors="replace").splitlines()
+        except OSError:
+            return []
+
+    def problem(self, offset: int | None = None) -> str | None:
+        """The last traceback the server logged after `offset`, if its code failed since."""
+        lines = self.log_tail(offset)
+        starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent")]
+        if not starts:
+            return None
+        block = lines[starts[-1]:]
+        end = next((i for i, ln in enumerate(block[1:], 1)
+                    if ln and not ln.startswith((" ", "Traceback", "During", "The above"))), None)
+        block = block[: end + 1] if end is not None else block
+        # The learner's own frames and the error: the library frames above them say little.
+        mine = next((i for i, ln in enumerate(block) if f'File "{self.root}/' in ln), None)
+        if mine is not None:
+            block = [block[0], "  ...", *block[mine:]]
+        return "\n".join(block)
+
+
+class _suppress_lookup:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        return kind is ProcessLookupError
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbook learner")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="build the learner's copy from the chapters' listings")
+    p_build.add_argument("dir", type=Path)
+    p_build.add_argument("--through", type=int, required=True, help="last chapter, e.g. 01")
+    p_serve = sub.add_parser("serve", help="serve a learner's copy in the background")
+    p_serve.add_argument("dir", type=Path, nargs="?", default=None)
+    p_serve.add_argument("--port", type=int, default=None)
+    p_stop = sub.add_parser("stop", help="stop the learner server on a port")
+    p_stop.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    port = args.port or learner_port()
+    if args.command == "build":
+        build(args.dir.resolve(), args.through)
+    elif args.command == "serve":
+        server = LearnerServer((args.dir or learner_dir()).resolve(), port)
+        step("learner", server.start())
+        problem = server.problem()
+        if problem and not server.answers():
+            print(problem, file=sys.stderr)
+    else:
+        LearnerServer(learner_dir(), port).stop()
+    return 0

@@ -1,0 +1,174 @@
+"""The learner's copy: built from listings in chapter-like notebooks, served by a real uvicorn
+with --reload, broken and repaired the way a learner would."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbook.errors import SetupError
+from workbook.learner import LearnerServer, Listing, build, diff_apply, listing_apply
+
+URLS_DIFF = """\
+@@ -17,6 +17,8 @@
+ from django.contrib import admin
+ from django.urls import path
++from hello.views import hello
+
+ urlpatterns = [
+     path('admin/', admin.site.urls),
++    path('hello/', hello),
+ ]
+"""
+VIEW = ("from django.http import HttpResponse\n\n\n"
+        "def hello(request):\n    return HttpResponse('{}')\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chapters(folder: Path) -> Path:
+    """Two chapters: 01 starts a project and adds a view, 02 routes it."""
+    folder.mkdir()
+    cells = {
+        "01-start.ipynb": ["%%learner run\ndjango-admin startproject mysite .",
+                           "print('not a listing')",
+                           "%%learner file hello/views.py\n" + VIEW.format("hi")],
+        "02-route.ipynb": ["%%learner diff mysite/urls.py\n" + URLS_DIFF],
+    }
+    for name, sources in cells.items():
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell("# chapter")] + [
+            nbformat.v4.new_code_cell(src) for src in sources]
+        nbformat.write(nb, folder / name)
+    return folder
+
+
+def get(url: str, timeout: float = 20) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def until(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = check()
+            if got:
+                return got
+        except (OSError, urllib.error.URLError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        time.sleep(0.3)
+
+
+def test_build_through_a_chapter_applies_only_the_listings_up_to_it(tmp_path):
+    nbs = chapters(tmp_path / "nb")
+    build(tmp_path / "one", 1, nbs)
+    assert (tmp_path / "one" / "manage.py").exists()
+    assert (tmp_path / "one" / "hello" / "views.py").read_text() == VIEW.format("hi")
+    assert "hello" not in (tmp_path / "one" / "mysite" / "urls.py").read_text()
+    build(tmp_path / "two", 2, nbs)
+    assert "path('hello/', hello)" in (tmp_path / "two" / "mysite" / "urls.py").read_text()
+
+
+def test_building_again_changes_nothing_and_keeps_what_the_learner_wrote(tmp_path):
+    nbs = chapters(tmp_path / "nb")
+    root = tmp_path / "proj"
+    build(root, 1, nbs)
+    view = root / "hello" / "views.py"
+    view.write_text(VIEW.format("mine"))
+    build(root, 1, nbs)
+    assert view.read_text() == VIEW.format("hi")
+    assert (root / "hello" / "views.py.mine").read_text() == VIEW.format("mine")
+    build(root, 1, nbs)  # unchanged now: nothing more is kept
+    assert not (root / "hello" / "views.py.mine-2").exists()
+
+
+def test_a_diff_that_does_not_match_changes_nothing_and_says_where(tmp_path):
+    nbs = chapters(tmp_path / "nb")
+    root = tmp_path / "proj"
+    build(root, 1, nbs)
+    urls = root / "mysite" / "urls.py"
+    urls.write_text(urls.read_text().replace("from django.urls import path", "from x import y"))
+    before = urls.read_text()
+    with pytest.raises(SetupError, match=r"chapter 02, cell .*mysite/urls.py.*does not match"):
+        build(root, 2, nbs)
+    assert urls.read_text() == before
+
+
+def test_diff_apply_finds_a_hunk_that_moved_and_refuses_a_wrong_context():
+    text = "a\nb\nc\nd\n"
+    assert diff_apply("x\n" + text, "@@ -2,2 +2,3 @@\n b\n+B\n c\n") == "x\na\nb\nB\nc\nd\n"
+    from workbook.learner import ListingError
+
+    with pytest.raises(ListingError, match="does not match"):
+        diff_apply(text, "@@ -1,2 +1,2 @@\n a\n-z\n+Z\n")
+
+
+def test_a_listing_cannot_write_outside_the_copy(tmp_path):
+    from workbook.learner import ListingError, listing_parse
+
+    with pytest.raises(ListingError, match="inside the project folder"):
+        listing_parse("%%learner file ../escape.py\nx = 1\n")
+    with pytest.raises(ListingError, match="django-admin"):
+        listing_apply(Listing("01", "c", "run", "", "rm -rf /\n"), tmp_path)
+
+
+def test_the_learner_server_reloads_a_saved_file_and_survives_a_syntax_error(tmp_path):
+    nbs = chapters(tmp_path / "nb")
+    root = tmp_path / "proj"
+    build(root, 2, nbs)
+    server = LearnerServer(root, free_port())
+    try:
+        assert server.start().startswith("serving proj/")
+        assert server.start().startswith("already serving")
+        assert get(server.url + "/hello/") == (200, "hi")
+        view = root / "hello" / "views.py"
+        view.write_text(VIEW.format("hi").replace("(request):", "(request)"))
+        status = until(lambda: (s := get(server.url + "/hello/")[0]) != 200 and s)
+        assert status == 500
+        problem = server.problem()
+        assert f'File "{root}/hello/views.py", line 4' in problem
+        assert problem.endswith("SyntaxError: expected ':'")
+        view.write_text(VIEW.format("fixed"))
+        assert until(lambda: get(server.url + "/hello/") == (200, "fixed"))
+    finally:
+        server.stop(quiet=True)
+    assert not server.answers()
+
+
+def test_the_commands_build_serve_and_stop(tmp_path):
+    root, port = tmp_path / "proj", free_port()
+    base = [sys.executable, "-m", "workbook", "learner"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
+
+    root.mkdir()
+    # serve refuses a folder without a project, with the fix
+    out = run("serve", str(root), "--port", str(port))
+    assert out.returncode == 2 and "holds no manage.py" in out.stderr, out
+    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(root)],
+                   check=True, capture_output=True)
+    out = run("serve", str(root), "--port", str(port))
+    assert out.returncode == 0 and f"serving proj/ at http://127.0.0.1:{port}" in out.stdout, out
+    assert get(f"http://127.0.0.1:{port}/")[0] == 200  # Django's start page, DEBUG on
+    out = run("stop", "--port", str(port))
+    assert out.returncode == 0 and "stopped the learner server" in out.stdout, out
+    assert run("stop", "--port", str(port)).stdout.strip().endswith(f"port {port}")
