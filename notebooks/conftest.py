@@ -6,6 +6,14 @@ from pathlib import Path
 
 
 def pytest_configure(config):
+    # Tests and chapters build a throw-away learner's copy (workbook.learner.learner_sandbox),
+    # never the learner's own notebooks/my_project/.
+    import contextlib
+
+    from workbook.learner import learner_sandbox
+
+    config._learner_sandbox = contextlib.ExitStack()
+    config._learner_sandbox.enter_context(learner_sandbox())
     # addopts names the sanitize file relative to the repository root; make that hold wherever
     # pytest was started from.
     given = config.option.nbval_sanitize_with
@@ -19,3 +27,17 @@ def pytest_sessionstart(session):
     from workbook.notebooks import matplotlib_cache_warm
 
     matplotlib_cache_warm()
+
+
+def pytest_unconfigure(config):
+    stack = getattr(config, "_learner_sandbox", None)
+    if stack is not None:
+        stack.close()
+
+
+def pytest_runtest_setup(item):
+    # A chapter run on its own starts from the copy the chapters before it build.
+    if item.name.endswith("Cell 0"):
+        from workbook.learner import learner_build_before
+
+        learner_build_before(Path(str(item.fspath)))

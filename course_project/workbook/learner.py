@@ -23,6 +23,7 @@ that does not import leaves the reloader waiting for the next save, with the tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,9 +194,9 @@ def diff_apply(text: str, diff: str) -> str:
 def _run_line(root: Path, line: str) -> str:
     words = shlex.split(line)
     if words[:1] == ["django-admin"]:
-        args = [sys.executable, "-m", "django", *words[1:]]
+        args = [sys.executable, "-c", _DJANGO_ADMIN, str(REFERENCE_DIR), *words[1:]]
     elif words[:2] == ["python", "manage.py"]:
-        args = [sys.executable, "manage.py", *words[2:]]
+        args = [sys.executable, "-c", _MANAGE, str(REFERENCE_DIR), *words[2:]]
     else:
         raise ListingError(f"{line!r}: a run listing takes `django-admin ...` or "
                            "`python manage.py ...` lines")
@@ -207,6 +209,12 @@ def _run_line(root: Path, line: str) -> str:
     done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise ListingError(f"{line!r} failed: {(done.stderr or done.stdout).strip()}")
+    known = _manifest(root)  # what the command wrote counts as written by a listing
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and rel not in known and not rel.startswith(".workbook/") \
+                and "__pycache__" not in rel:
+            _manifest_set(root, rel, path.read_text(errors="replace"))
     return f"ran: {line}"
 
 
@@ -257,11 +265,18 @@ def build(root: Path, through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list
 def learner_magic(line: str, cell: str) -> None:
     """The `%%learner` cell magic: this cell's step, done in the learner's folder."""
     root = learner_dir()
+    server = learner_server()
+    mark = server.log_file.stat().st_size if server.log_file.exists() else 0
     try:
-        for said in listing_apply(listing_from_line(line, cell), root):
-            print(said)
+        said = listing_apply(listing_from_line(line, cell), root)
     except ListingError as exc:
         print(f"not applied: {exc}")
+        return
+    print("\n".join(said))
+    running = server._state() is not None
+    if running and any(s.startswith(("wrote", "changed")) for s in said):
+        print("your server reloaded it" if server.settle(mark) else
+              f"your server has not reloaded it yet: {server.problem(mark) or 'see its log'}")
 
 
 def load_ipython_extension(ipython) -> None:
@@ -283,6 +298,23 @@ def settings_module(root: Path) -> str:
         raise SetupError(f"{root}/manage.py names no DJANGO_SETTINGS_MODULE",
                          "restore it from chapter 01's listing")
     return m.group(1)
+
+
+REFERENCE_DIR = REPO_ROOT / "course_project"
+# uvicorn, with the reference project's folder taken off sys.path first: the learner's copy uses
+# the same package names (course_project, chat, common, ...), and a module the learner has not
+# written yet must fail to import, not quietly come from the reference. uvicorn's reload worker
+# is a spawned process, which starts with this sys.path.
+_OFF_PATH = ("import sys; ref = sys.argv.pop(1); "
+             "sys.path[:] = [p for p in sys.path if p.rstrip('/') != ref]; ")
+_LAUNCH = _OFF_PATH + "sys.argv[0] = 'uvicorn'; from uvicorn.main import main; main()"
+
+# The same for Django's commands: `startproject course_project` would otherwise refuse a name that
+# the reference already takes, and manage.py would find the reference's apps.
+_DJANGO_ADMIN = _OFF_PATH + ("from django.core.management import execute_from_command_line; "
+                             "execute_from_command_line(['django-admin', *sys.argv[1:]])")
+_MANAGE = _OFF_PATH + ("import runpy; sys.path.insert(0, '.'); sys.argv[0] = 'manage.py'; "
+                       "runpy.run_path('manage.py', run_name='__main__')")
 
 
 @dataclass
@@ -325,7 +357,7 @@ class LearnerServer:
 
     def command(self) -> list[str]:
         app = settings_module(self.root).rsplit(".", 1)[0] + ".asgi:application"
-        return [sys.executable, "-m", "uvicorn", app, "--app-dir", str(self.root),
+        return [sys.executable, "-c", _LAUNCH, str(REFERENCE_DIR), app, "--app-dir", str(self.root),
                 "--host", self.host, "--port", str(self.port),
                 "--reload", "--reload-dir", str(self.root),
                 "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
@@ -384,6 +416,20 @@ class LearnerServer:
         if not quiet:
             step("learner", f"stopped the learner server on port {self.port} (pid {pid})")
 
+    def settle(self, mark: int, timeout: float = 20.0) -> bool:
+        """Wait for the reload that a file saved after log offset `mark` causes: True once a
+        new worker started and answers, False if its code failed or time ran out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.log_tail(mark)
+            if any("Application startup complete" in ln for ln in lines) or any(
+                    "Started server process" in ln for ln in lines) and self.answers():
+                return self.answers()
+            if self.problem(mark):
+                return False
+            time.sleep(0.2)
+        return False
+
     def log_tail(self, offset: int | None = None) -> list[str]:
         try:
             with open(self.log_file, "rb") as f:
@@ -429,6 +475,55 @@ def _alive(pid: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def learner_build_before(notebook: Path) -> None:
+    """A chapter run on its own starts from the copy the chapters before it build: built from
+    their listings when the learner's folder holds no project yet (never over one that does)."""
+    chapter = int(notebook.name[:2])
+    root = learner_dir()
+    if chapter > 1 and not (root / "manage.py").exists() and listings_through(chapter - 1):
+        build(root, chapter - 1)
+
+
+def learner_server() -> LearnerServer:
+    return LearnerServer(learner_dir(), learner_port())
+
+
+def learner_serve() -> LearnerServer:
+    """For a chapter: serve the learner's copy (a no-op when it is up) and say where; if the copy
+    does not import, the traceback from its log."""
+    server = learner_server()
+    said = server.start()
+    print(f"your project's server: {server.url}" if server.answers() else said)
+    problem = server.problem()
+    if problem and not server.answers():
+        print(problem)
+    return server
+
+
+@contextlib.contextmanager
+def learner_sandbox() -> Iterator[Path]:
+    """A throw-away learner's copy and port for `make test` and `make notebooks`, so that they
+    never touch a learner's own folder. Its server is stopped and the folder removed after."""
+    if os.environ.get("WORKBOOK_LEARNER_DIR"):
+        yield learner_dir()  # the caller chose a folder: use it, leave it
+        return
+    import socket
+    import tempfile
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="learner-") as tmp:
+        root = Path(tmp) / "my_project"
+        os.environ.update(WORKBOOK_LEARNER_DIR=str(root), WORKBOOK_LEARNER_PORT=str(port))
+        try:
+            yield root
+        finally:
+            LearnerServer(root, port).stop(quiet=True)
+            for key in ("WORKBOOK_LEARNER_DIR", "WORKBOOK_LEARNER_PORT"):
+                os.environ.pop(key, None)
 
 
 # --- command line ---------------------------------------------------------------------------

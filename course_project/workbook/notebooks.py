@@ -47,11 +47,25 @@ def chapter_start() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "course_project.settings")
     django.setup()
+    _learner_magic_load()
     server = LiveServer.default()
     with contextlib.redirect_stdout(io.StringIO()):  # a no-op when it runs this checkout's code
         server.start()
     print(f"settings: {os.environ['DJANGO_SETTINGS_MODULE']}")
     print(f"live server: {server.url} answers /api/health")
+
+
+def _learner_magic_load() -> None:
+    """`%%learner` in this kernel (a listing cell writes the learner's copy; workbook.learner)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ipython = get_ipython()
+    if ipython is not None:
+        from .learner import load_ipython_extension
+
+        load_ipython_extension(ipython)
 
 
 class ServerLog:
@@ -220,9 +234,13 @@ def notebooks_execute(args: list[str]) -> None:
     if not chapters:
         raise SetupError(f"no chapters in {NOTEBOOKS_DIR}", "check out the notebooks/ folder")
     matplotlib_cache_warm()
+    from .learner import learner_build_before, learner_sandbox
+
     total = 0.0
-    for path in chapters:
-        seconds = chapter_execute(path)
-        total += seconds
-        step("notebooks", f"{path.name:<34} {seconds:5.1f}s")
+    with learner_sandbox():  # the chapters build a throw-away copy, never the learner's own
+        for path in chapters:
+            learner_build_before(path)
+            seconds = chapter_execute(path)
+            total += seconds
+            step("notebooks", f"{path.name:<34} {seconds:5.1f}s")
     step("notebooks", f"{len(chapters)} chapter(s) executed and saved in {total:.1f}s")

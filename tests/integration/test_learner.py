@@ -18,18 +18,33 @@ from workbook.errors import SetupError
 from workbook.learner import LearnerServer, Listing, build, diff_apply, listing_apply
 
 URLS_DIFF = """\
-@@ -17,6 +17,8 @@
+@@ -17,6 +17,10 @@
  from django.contrib import admin
  from django.urls import path
 +from hello.views import hello
++from hello.probe import probe
 
  urlpatterns = [
      path('admin/', admin.site.urls),
 +    path('hello/', hello),
++    path('probe/', probe),
  ]
 """
 VIEW = ("from django.http import HttpResponse\n\n\n"
         "def hello(request):\n    return HttpResponse('{}')\n")
+
+
+PROBE = """\
+import importlib.util
+
+from django.http import HttpResponse
+
+
+def probe(request):
+    found = [name for name in ("answer_game", "common", "workbook")
+             if importlib.util.find_spec(name) is not None]
+    return HttpResponse(",".join(found) or "none")
+"""
 
 
 def free_port() -> int:
@@ -44,7 +59,8 @@ def chapters(folder: Path) -> Path:
     cells = {
         "01-start.ipynb": ["%%learner run\ndjango-admin startproject mysite .",
                            "print('not a listing')",
-                           "%%learner file hello/views.py\n" + VIEW.format("hi")],
+                           "%%learner file hello/views.py\n" + VIEW.format("hi"),
+                           "%%learner file hello/probe.py\n" + PROBE],
         "02-route.ipynb": ["%%learner diff mysite/urls.py\n" + URLS_DIFF],
     }
     for name, sources in cells.items():
@@ -139,6 +155,8 @@ def test_the_learner_server_reloads_a_saved_file_and_survives_a_syntax_error(tmp
         assert server.start().startswith("serving proj/")
         assert server.start().startswith("already serving")
         assert get(server.url + "/hello/") == (200, "hi")
+        # the reference project's packages are not importable from the learner's server
+        assert get(server.url + "/probe/") == (200, "none")
         view = root / "hello" / "views.py"
         view.write_text(VIEW.format("hi").replace("(request):", "(request)"))
         status = until(lambda: (s := get(server.url + "/hello/")[0]) != 200 and s)
@@ -172,3 +190,15 @@ def test_the_commands_build_serve_and_stop(tmp_path):
     out = run("stop", "--port", str(port))
     assert out.returncode == 0 and "stopped the learner server" in out.stdout, out
     assert run("stop", "--port", str(port)).stdout.strip().endswith(f"port {port}")
+
+
+def test_startproject_takes_the_reference_projects_name(tmp_path):
+    """The reference's folder is on this interpreter's path, and Django refuses a project name
+    that is already importable: the listing runs Django without it."""
+    said = listing_apply(Listing("01", "c", "run", "",
+                                 "django-admin startproject course_project .\n"), tmp_path)
+    assert said == ["ran: django-admin startproject course_project ."]
+    assert (tmp_path / "course_project" / "asgi.py").exists()
+    assert listing_apply(Listing("01", "c", "run", "", "python manage.py startapp chat\n"),
+                         tmp_path) == ["ran: python manage.py startapp chat"]
+    assert (tmp_path / "chat" / "apps.py").exists()
