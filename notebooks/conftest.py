@@ -8,12 +8,9 @@ from pathlib import Path
 def pytest_configure(config):
     # Tests and chapters build a throw-away learner's copy (workbook.learner.learner_sandbox),
     # never the learner's own notebooks/my_project/.
-    import contextlib
+    from workbook.learner import sandbox_configure
 
-    from workbook.learner import learner_sandbox
-
-    config._learner_sandbox = contextlib.ExitStack()
-    config._learner_sandbox.enter_context(learner_sandbox())
+    sandbox_configure(config)
     # addopts names the sanitize file relative to the repository root; make that hold wherever
     # pytest was started from.
     given = config.option.nbval_sanitize_with
@@ -30,9 +27,9 @@ def pytest_sessionstart(session):
 
 
 def pytest_unconfigure(config):
-    stack = getattr(config, "_learner_sandbox", None)
-    if stack is not None:
-        stack.close()
+    from workbook.learner import sandbox_unconfigure
+
+    sandbox_unconfigure(config)
 
 
 def pytest_runtest_setup(item):

@@ -36,18 +36,16 @@ async def pools(django_ready):
     await pools_close()
 
 
+
 # Tests and chapters build a throw-away learner's copy (workbook.learner.learner_sandbox), never
 # the learner's own notebooks/my_project/.
 def pytest_configure(config):
-    import contextlib
+    from workbook.learner import sandbox_configure
 
-    from workbook.learner import learner_sandbox
-
-    config._learner_sandbox = contextlib.ExitStack()
-    config._learner_sandbox.enter_context(learner_sandbox())
+    sandbox_configure(config)
 
 
 def pytest_unconfigure(config):
-    stack = getattr(config, "_learner_sandbox", None)
-    if stack is not None:
-        stack.close()
+    from workbook.learner import sandbox_unconfigure
+
+    sandbox_unconfigure(config)

@@ -42,6 +42,7 @@ from pathlib import Path
 from course_project.config import REPO_ROOT, RUN_DIR
 
 from .errors import SetupError, step
+from .liveserver import LiveServer
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DEFAULT_DIR = NOTEBOOKS_DIR / "my_project"  # inside the folder JupyterLab opens; git-ignored
@@ -405,13 +406,13 @@ class LearnerServer:
                 step("learner", f"no learner server on port {self.port}")
             return
         pid = state[0]
-        with _suppress_lookup():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and LiveServer._alive(pid):
             time.sleep(0.1)
-        if _alive(pid):
-            with _suppress_lookup():
+        if LiveServer._alive(pid):
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         if not quiet:
             step("learner", f"stopped the learner server on port {self.port} (pid {pid})")
@@ -421,9 +422,7 @@ class LearnerServer:
         new worker started and answers, False if its code failed or time ran out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            lines = self.log_tail(mark)
-            if any("Application startup complete" in ln for ln in lines) or any(
-                    "Started server process" in ln for ln in lines) and self.answers():
+            if any("Application startup complete" in ln for ln in self.log_tail(mark)):
                 return self.answers()
             if self.problem(mark):
                 return False
@@ -453,28 +452,6 @@ class LearnerServer:
         if mine is not None:
             block = [block[0], "  ...", *block[mine:]]
         return "\n".join(block)
-
-
-class _suppress_lookup:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        return kind is ProcessLookupError
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
 
 
 def learner_build_before(notebook: Path) -> None:
@@ -524,6 +501,18 @@ def learner_sandbox() -> Iterator[Path]:
             LearnerServer(root, port).stop(quiet=True)
             for key in ("WORKBOOK_LEARNER_DIR", "WORKBOOK_LEARNER_PORT"):
                 os.environ.pop(key, None)
+
+
+def sandbox_configure(config) -> None:
+    """pytest_configure of the conftests: the session's throw-away copy (learner_sandbox)."""
+    config._learner_sandbox = contextlib.ExitStack()
+    config._learner_sandbox.enter_context(learner_sandbox())
+
+
+def sandbox_unconfigure(config) -> None:
+    stack = getattr(config, "_learner_sandbox", None)
+    if stack is not None:
+        stack.close()
 
 
 # --- command line ---------------------------------------------------------------------------
