@@ -30,11 +30,3 @@ def pytest_unconfigure(config):
     from workbook.learner import sandbox_unconfigure
 
     sandbox_unconfigure(config)
-
-
-def pytest_runtest_setup(item):
-    # A chapter run on its own starts from the copy the chapters before it build.
-    if item.name.endswith("Cell 0"):
-        from workbook.learner import learner_build_before
-
-        learner_build_before(Path(str(item.fspath)))

@@ -9,12 +9,23 @@ A listing is a code cell of a chapter whose first line is the `%%learner` cell m
     %%learner run          lines of `django-admin ...` or `python manage.py ...`, run in the copy
     %%learner file PATH    the cell's body is the whole file PATH of the copy
     %%learner diff PATH    the body is a unified diff that changes PATH
+    %%learner solution file|diff PATH
+                           an exercise's solution: applied by `build` and when the environment
+                           has WORKBOOK_SOLUTIONS=1; in a chapter, only when the learner asks
+                           (`%%learner solution --apply ...`), so Run All leaves the exercise open
 
 Run in a chapter, the magic does its step in the learner's folder (`learner_dir()`); `build`
 replays the listings of every chapter up to NN, in order, into any folder. So the chapters are the
 one source of the files they write. Nothing the learner wrote is lost: a file that differs from
 what a listing last wrote there is kept as PATH.mine (PATH.mine-2, ...) before a listing writes it
-again, and a diff that does not apply changes nothing and says so.
+again, and a diff that does not apply changes nothing and says so (one already applied is a
+no-op). The copy's `.workbook/written.json` records what each listing wrote and which listings are
+done, so a chapter's first cell (`learner_catch_up`) brings a copy to where the chapters before it
+leave it by doing the listings it lacks, and nothing else.
+
+The learner's server and the Django commands run with `learner_env()`: the project's secret key,
+and a Redis database of the copy's own (LEARNER_REDIS_DB), so a learner's bug never touches the
+reference's data.
 
 The learner's server is uvicorn with `--reload`: it picks up a saved file by itself, and a file
 that does not import leaves the reloader waiting for the next save, with the traceback in its log.
@@ -47,12 +58,17 @@ from .liveserver import LiveServer
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DEFAULT_DIR = NOTEBOOKS_DIR / "my_project"  # inside the folder JupyterLab opens; git-ignored
 DEFAULT_PORT = 8100
-MANIFEST = ".workbook/written.json"  # path -> sha256 of what a listing last wrote there
+MANIFEST = ".workbook/written.json"  # files: path -> sha256 of what a listing last wrote there;
+#                                      applied: the keys of the listings done in this copy
+LEARNER_REDIS_DB = 1  # the reference uses the URL's own database (0 by default)
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 class ListingError(Exception):
     """A listing could not be applied; the learner's copy is unchanged."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the message, not the magic's frames
+        return [f"ListingError: {self}"]
 
 
 def learner_dir() -> Path:
@@ -62,6 +78,33 @@ def learner_dir() -> Path:
 
 def learner_port() -> int:
     return int(os.environ.get("WORKBOOK_LEARNER_PORT") or DEFAULT_PORT)
+
+
+def solutions_on() -> bool:
+    """WORKBOOK_SOLUTIONS=1 (CI, `make test`, `make notebooks`): exercise solutions are applied."""
+    return os.environ.get("WORKBOOK_SOLUTIONS", "").strip() == "1"
+
+
+def learner_env() -> dict[str, str]:
+    """The environment of the learner's server and of the Django commands run in the copy: this
+    one, without the reference's settings module, with the project's secret key and the copy's
+    own Redis database."""
+    from course_project.config import config_get
+
+    cfg = config_get()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DJANGO_SECRET_KEY"] = cfg.secret_key
+    env["QUIZ_REDIS_URL"] = redis_url_db(cfg.redis_url, LEARNER_REDIS_DB)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def redis_url_db(url: str, db: int) -> str:
+    """`url` pointing at Redis database `db` ("redis://h:p/0" -> "redis://h:p/1")."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 # --- listings -------------------------------------------------------------------------------
@@ -74,10 +117,20 @@ class Listing:
     action: str  # run | file | diff
     path: str  # "" for run
     body: str
+    solution: bool = False  # an exercise's solution
+    apply: bool = False  # `--apply`: the learner asked for the solution
 
     @property
     def where(self) -> str:
         return f"chapter {self.chapter}, cell {self.cell_id}"
+
+    @property
+    def key(self) -> str:
+        """Names this listing in the manifest by what it does (the magic in a chapter does not
+        know its cell, and `build` does): its action, path and text, without the trailing
+        spaces that IPython strips from a cell magic's lines."""
+        body = "\n".join(line.rstrip() for line in self.body.rstrip().splitlines())
+        return _sha("\0".join((self.action, self.path, body)))[:16]
 
 
 def listing_parse(source: str, *, chapter: str = "", cell_id: str = "") -> Listing | None:
@@ -91,15 +144,19 @@ def listing_parse(source: str, *, chapter: str = "", cell_id: str = "") -> Listi
 
 def listing_from_line(line: str, body: str, *, chapter: str = "", cell_id: str = "") -> Listing:
     words = line.split()
+    solution = words[:1] == ["solution"]
+    apply = solution and words[1:2] == ["--apply"]
+    words = words[1 + apply:] if solution else words
     action = words[0] if words else ""
-    if action == "run" and len(words) == 1:
+    if action == "run" and len(words) == 1 and not solution:
         return Listing(chapter, cell_id, "run", "", body)
     if action in ("file", "diff") and len(words) == 2:
         path = words[1]
         if path.startswith("/") or ".." in Path(path).parts:
             raise ListingError(f"{path!r}: a listing writes inside the project folder only")
-        return Listing(chapter, cell_id, action, path, body)
-    raise ListingError(f"%%learner {line.strip()!r}: expected `run`, `file PATH` or `diff PATH`")
+        return Listing(chapter, cell_id, action, path, body, solution, apply)
+    raise ListingError(f"%%learner {line.strip()!r}: expected `run`, `file PATH`, `diff PATH`, "
+                       "or `solution [--apply] file|diff PATH`")
 
 
 def chapter_listings(notebook: Path) -> list[Listing]:
@@ -128,19 +185,41 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _manifest(root: Path) -> dict[str, str]:
+def _manifest_data(root: Path) -> dict:
     try:
-        return json.loads((root / MANIFEST).read_text())
+        data = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
-        return {}
+        data = {}
+    return {"files": data.get("files", {}), "applied": data.get("applied", [])}
 
 
-def _manifest_set(root: Path, path: str, text: str) -> None:
-    data = _manifest(root)
-    data[path] = _sha(text)
+def _manifest_write(root: Path, data: dict) -> None:
     target = root / MANIFEST
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _manifest(root: Path) -> dict[str, str]:
+    """path -> sha256 of what a listing last wrote there."""
+    return _manifest_data(root)["files"]
+
+
+def _manifest_set(root: Path, path: str, text: str) -> None:
+    data = _manifest_data(root)
+    data["files"][path] = _sha(text)
+    _manifest_write(root, data)
+
+
+def applied(root: Path) -> set[str]:
+    """The keys of the listings done in the copy at `root`."""
+    return set(_manifest_data(root)["applied"])
+
+
+def _applied_add(root: Path, listing: Listing) -> None:
+    data = _manifest_data(root)
+    if listing.key not in data["applied"]:
+        data["applied"].append(listing.key)
+        _manifest_write(root, data)
 
 
 def _keep_mine(target: Path) -> Path:
@@ -154,7 +233,19 @@ def _keep_mine(target: Path) -> Path:
 
 def diff_apply(text: str, diff: str) -> str:
     """`text` changed by a unified diff whose context and removed lines must match exactly
-    (a hunk may sit a few lines from where its header says). ListingError if it does not."""
+    (a hunk may sit a few lines from where its header says); `text` itself if the diff is
+    already applied. ListingError if neither."""
+    try:
+        return _diff_apply(text, diff, reverse=False)
+    except ListingError as exc:
+        try:
+            _diff_apply(text, diff, reverse=True)
+        except ListingError:
+            raise exc from None
+        return text  # every hunk's result is already there: applied before
+
+
+def _diff_apply(text: str, diff: str, *, reverse: bool) -> str:
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     pos = 0  # next line of `lines` not yet copied
@@ -176,8 +267,8 @@ def diff_apply(text: str, diff: str) -> str:
     if not hunks:
         raise ListingError("the diff has no hunk (@@ ... @@)")
     for start, body in hunks:
-        old = [b[1:] for b in body if b[0] in " -"]
-        new = [b[1:] for b in body if b[0] in " +"]
+        old = [b[1:] for b in body if b[0] in (" +" if reverse else " -")]
+        new = [b[1:] for b in body if b[0] in (" -" if reverse else " +")]
         want = max(start - 1, 0)
         at = next((i for i in sorted(range(pos, len(lines) + 1), key=lambda i: abs(i - want))
                    if [s.rstrip("\n") for s in lines[i:i + len(old)]] == old), None)
@@ -206,21 +297,36 @@ def _run_line(root: Path, line: str) -> str:
     if words[1:3] == ["manage.py", "startapp"] and len(words) > 3 and (root / words[3]).exists():
         return f"kept: the app {words[3]}/ already exists"
     root.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+    before = _stats(root)
+    done = subprocess.run(args, cwd=root, env=learner_env(), capture_output=True, text=True)
     if done.returncode != 0:
         raise ListingError(f"{line!r} failed: {(done.stderr or done.stdout).strip()}")
-    known = _manifest(root)  # what the command wrote counts as written by a listing
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_file() and rel not in known and not rel.startswith(".workbook/") \
-                and "__pycache__" not in rel:
-            _manifest_set(root, rel, path.read_text(errors="replace"))
+    for rel, stat in sorted(_stats(root).items()):  # what the command wrote counts as a listing's
+        if before.get(rel) != stat:
+            _manifest_set(root, rel, (root / rel).read_text(errors="replace"))
     return f"ran: {line}"
 
 
+def _stats(root: Path) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of every file of the copy, but the manifest and bytecode."""
+    out = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not rel.startswith(".workbook/") and "__pycache__" not in rel:
+            st = path.stat()
+            out[rel] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
 def listing_apply(listing: Listing, root: Path) -> list[str]:
-    """Do one listing's step in the copy at `root`; what it did, a line each."""
+    """Do one listing's step in the copy at `root` and record it as done; what it did, a line
+    each. ListingError (and the copy unchanged) if it cannot be done."""
+    said = _listing_do(listing, root)
+    _applied_add(root, listing)
+    return said
+
+
+def _listing_do(listing: Listing, root: Path) -> list[str]:
     if listing.action == "run":
         return [_run_line(root, ln) for ln in listing.body.splitlines()
                 if ln.strip() and not ln.lstrip().startswith("#")]
@@ -251,7 +357,7 @@ def listing_apply(listing: Listing, root: Path) -> list[str]:
 
 
 def build(root: Path, through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Listing]:
-    """Replay the listings of chapters 00..through into `root`."""
+    """Replay the listings of chapters 00..through into `root`, solutions included."""
     listings = listings_through(through, notebooks_dir)
     for listing in listings:
         try:
@@ -263,16 +369,40 @@ def build(root: Path, through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list
     return listings
 
 
+def learner_catch_up(chapter: int, root: Path | None = None,
+                     notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """Bring the copy to where chapters 00..chapter-1 leave it: do the listings (solutions
+    included) it has not done yet, in order, keeping what the learner wrote. What a learner
+    should hear about, a line each (a version of theirs kept, a listing that would not apply);
+    nothing when the copy only lacked steps."""
+    root = root or learner_dir()
+    done = applied(root)
+    said = []
+    for listing in listings_through(chapter - 1, notebooks_dir):
+        if listing.key in done:
+            continue
+        try:
+            said.extend(f"{listing.path}: {ln}" for ln in listing_apply(listing, root)
+                        if ln.startswith("kept your"))
+        except ListingError as exc:
+            said.append(f"{listing.where} did not apply: {exc}")
+            break  # the later listings build on this one
+    return said
+
+
 def learner_magic(line: str, cell: str) -> None:
-    """The `%%learner` cell magic: this cell's step, done in the learner's folder."""
+    """The `%%learner` cell magic: this cell's step, done in the learner's folder. A failed step
+    raises ListingError (the copy unchanged), so Run All stops where the copy went wrong."""
     root = learner_dir()
     server = learner_server()
-    mark = server.log_file.stat().st_size if server.log_file.exists() else 0
-    try:
-        said = listing_apply(listing_from_line(line, cell), root)
-    except ListingError as exc:
-        print(f"not applied: {exc}")
+    mark = server.mark()
+    listing = listing_from_line(line, cell)
+    if listing.solution and not (listing.apply or solutions_on()):
+        print("The exercise is yours: this solution was not applied, and the check below says "
+              "what is missing.\nTo apply it, run this cell with `%%learner solution --apply "
+              f"{listing.action} {listing.path}` as its first line.")
         return
+    said = listing_apply(listing, root)
     print("\n".join(said))
     running = server._state() is not None
     if running and any(s.startswith(("wrote", "changed")) for s in said):
@@ -378,8 +508,7 @@ class LearnerServer:
             raise SetupError(f"port {self.port} is held by another program",
                              "stop it or set WORKBOOK_LEARNER_PORT to a free port")
         RUN_DIR.mkdir(exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-        env["PYTHONUNBUFFERED"] = "1"
+        env = learner_env()
         offset = self.offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(self.command(), cwd=self.root, env=env, stdout=log,
@@ -437,9 +566,19 @@ class LearnerServer:
         except OSError:
             return []
 
-    def problem(self, offset: int | None = None) -> str | None:
-        """The last traceback the server logged after `offset`, if its code failed since."""
+    def mark(self) -> int:
+        """Where the log ends now: pass it to problem() to see only what happens after."""
+        return self.log_file.stat().st_size if self.log_file.exists() else 0
+
+    def problem(self, offset: int | None = None, wait: float = 0.0) -> str | None:
+        """The last traceback the server logged after `offset`, if its code failed since
+        (waiting up to `wait` seconds for one to appear)."""
+        deadline = time.monotonic() + wait
         lines = self.log_tail(offset)
+        while time.monotonic() < deadline and not any(
+                ln.startswith("Traceback (most recent") for ln in lines):
+            time.sleep(0.05)
+            lines = self.log_tail(offset)
         starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent")]
         if not starts:
             return None
@@ -454,13 +593,35 @@ class LearnerServer:
         return "\n".join(block)
 
 
-def learner_build_before(notebook: Path) -> None:
-    """A chapter run on its own starts from the copy the chapters before it build: built from
-    their listings when the learner's folder holds no project yet (never over one that does)."""
-    chapter = int(notebook.name[:2])
+def learner_chapter_start(chapter: int) -> LearnerServer | None:
+    """A chapter's first cell, for the learner's copy: the listings of the chapters before it
+    that the copy lacks are done (learner_catch_up), and its server is started (a no-op if up).
+    Chapter 00 comes before the copy and leaves it alone."""
+    if chapter < 1:
+        return None
     root = learner_dir()
-    if chapter > 1 and not (root / "manage.py").exists() and listings_through(chapter - 1):
-        build(root, chapter - 1)
+    server = learner_server()
+    mark = server.mark()
+    before = _manifest(root)
+    for line in learner_catch_up(chapter, root):
+        print(line)
+    if not (root / "manage.py").exists():
+        return None  # chapter 01 starts the project
+    state = server._state()
+    running = state is not None and state[1] == str(root)
+    said = server.start()
+    if running and _manifest(root) != before:
+        server.settle(mark)  # the catch-up changed files under the running server: its reload
+    print(f"your project: {root.name}/, served at {server.url}")
+    problem = server.problem(mark if running else None)
+    if problem and not server.answers():
+        print(said, problem, sep="\n")
+    return server
+
+
+def check(ok: bool, passed: str, hint: str) -> None:
+    """One line for a check of the learner's code: what holds, or what is missing and where."""
+    print(f"✓ {passed}" if ok else f"✗ not yet: {hint}")
 
 
 def learner_server() -> LearnerServer:
@@ -482,7 +643,8 @@ def learner_serve() -> LearnerServer:
 @contextlib.contextmanager
 def learner_sandbox() -> Iterator[Path]:
     """A throw-away learner's copy and port for `make test` and `make notebooks`, so that they
-    never touch a learner's own folder. Its server is stopped and the folder removed after."""
+    never touch a learner's own folder, with the exercises solved (WORKBOOK_SOLUTIONS=1 unless
+    the environment says otherwise). Its server is stopped and the folder removed after."""
     if os.environ.get("WORKBOOK_LEARNER_DIR"):
         yield learner_dir()  # the caller chose a folder: use it, leave it
         return
@@ -494,12 +656,16 @@ def learner_sandbox() -> Iterator[Path]:
         port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="learner-") as tmp:
         root = Path(tmp) / "my_project"
+        ours = ["WORKBOOK_LEARNER_DIR", "WORKBOOK_LEARNER_PORT"]
         os.environ.update(WORKBOOK_LEARNER_DIR=str(root), WORKBOOK_LEARNER_PORT=str(port))
+        if "WORKBOOK_SOLUTIONS" not in os.environ:
+            os.environ["WORKBOOK_SOLUTIONS"] = "1"
+            ours.append("WORKBOOK_SOLUTIONS")
         try:
             yield root
         finally:
             LearnerServer(root, port).stop(quiet=True)
-            for key in ("WORKBOOK_LEARNER_DIR", "WORKBOOK_LEARNER_PORT"):
+            for key in ours:
                 os.environ.pop(key, None)
 
 

@@ -1,6 +1,7 @@
 """The chapters' machinery: the first cell of every chapter, and `make notebooks`.
 
-    chapter_start()            first code cell of a chapter: Django settings, the live server
+    chapter_start("NN")        first code cell of chapter NN: Django settings, the live server,
+                               the learner's copy brought up to chapter NN and its server
     ServerLog()                the live server's log lines from now on
     nbval_run(paths, workdir)  pytest, configured as the project is, on some notebooks: the
                                outcome of every cell (the canary test and chapter 11 use it)
@@ -38,9 +39,10 @@ BENCH_RESULTS_DIR = REPO_ROOT / "tests" / "benchmarks" / "results"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def chapter_start() -> None:
+def chapter_start(chapter: str = "") -> None:
     """Django settings for this kernel, and the live server (started, or restarted when it runs
-    older code, quietly)."""
+    older code, quietly). For chapter NN, the learner's copy as the chapters before it leave it,
+    and its server (workbook.learner.learner_chapter_start)."""
     import django
 
     from .liveserver import LiveServer
@@ -53,6 +55,10 @@ def chapter_start() -> None:
         server.start()
     print(f"settings: {os.environ['DJANGO_SETTINGS_MODULE']}")
     print(f"live server: {server.url} answers /api/health")
+    if chapter:
+        from .learner import learner_chapter_start
+
+        learner_chapter_start(int(chapter))
 
 
 def _learner_magic_load() -> None:
@@ -234,12 +240,11 @@ def notebooks_execute(args: list[str]) -> None:
     if not chapters:
         raise SetupError(f"no chapters in {NOTEBOOKS_DIR}", "check out the notebooks/ folder")
     matplotlib_cache_warm()
-    from .learner import learner_build_before, learner_sandbox
+    from .learner import learner_sandbox
 
     total = 0.0
     with learner_sandbox():  # the chapters build a throw-away copy, never the learner's own
         for path in chapters:
-            learner_build_before(path)
             seconds = chapter_execute(path)
             total += seconds
             step("notebooks", f"{path.name:<34} {seconds:5.1f}s")

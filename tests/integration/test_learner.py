@@ -202,3 +202,98 @@ def test_startproject_takes_the_reference_projects_name(tmp_path):
     assert listing_apply(Listing("01", "c", "run", "", "python manage.py startapp chat\n"),
                          tmp_path) == ["ran: python manage.py startapp chat"]
     assert (tmp_path / "chat" / "apps.py").exists()
+
+
+def test_a_diff_already_applied_is_a_no_op():
+    text = "a\nb\nc\n"
+    diff = "@@ -1,2 +1,3 @@\n a\n+B\n b\n"
+    once = diff_apply(text, diff)
+    assert once == "a\nB\nb\nc\n"
+    assert diff_apply(once, diff) == once
+
+
+def exercise_chapter(folder: Path) -> Path:
+    """One chapter: a project, a view, and an exercise whose solution changes the view."""
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in [
+        "%%learner run\ndjango-admin startproject mysite .",
+        "%%learner file hello/views.py\n" + VIEW.format("hi"),
+        "%%learner solution diff hello/views.py\n"
+        "@@ -4,2 +4,2 @@\n def hello(request):\n-    return HttpResponse('hi')\n"
+        "+    return HttpResponse('solved')\n",
+    ]]
+    nbformat.write(nb, folder / "01-ex.ipynb")
+    return folder
+
+
+def test_a_solution_is_applied_only_when_asked_or_switched_on(tmp_path, monkeypatch, capsys):
+    from workbook.learner import learner_magic
+
+    root = tmp_path / "proj"
+    monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(root))
+    monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(free_port()))  # no server runs there
+    listings = [cell.source for cell in
+                nbformat.read(exercise_chapter(tmp_path / "nb") / "01-ex.ipynb", 4).cells]
+    for source in listings[:2]:
+        line, _, body = source.partition("\n")
+        learner_magic(line.removeprefix("%%learner"), body)
+    view = root / "hello" / "views.py"
+    line, _, body = listings[2].partition("\n")
+    monkeypatch.setenv("WORKBOOK_SOLUTIONS", "0")
+    learner_magic(line.removeprefix("%%learner"), body)
+    assert "The exercise is yours" in capsys.readouterr().out
+    assert "'hi'" in view.read_text()
+    learner_magic(line.removeprefix("%%learner").replace("solution", "solution --apply"), body)
+    assert "'solved'" in view.read_text()
+
+
+def test_catch_up_does_the_missing_listings_solutions_included_and_keeps_the_learners(tmp_path):
+    from workbook.learner import applied, learner_catch_up
+
+    nbs = exercise_chapter(tmp_path / "nb")
+    root = tmp_path / "proj"
+    assert learner_catch_up(2, root, nbs) == []  # from nothing: only steps were missing
+    view = root / "hello" / "views.py"
+    assert "'solved'" in view.read_text()
+    assert len(applied(root)) == 3
+    assert learner_catch_up(2, root, nbs) == []  # nothing left to do
+    # A learner who wrote the view their own way before the listings ran keeps their file.
+    fresh = tmp_path / "fresh"
+    (fresh / "hello").mkdir(parents=True)
+    (fresh / "hello" / "views.py").write_text("# mine\n")
+    said = learner_catch_up(2, fresh, nbs)
+    assert said[0] == "hello/views.py: kept your version as views.py.mine"
+    assert (fresh / "hello" / "views.py.mine").read_text() == "# mine\n"
+
+
+def test_a_listing_done_by_the_magic_counts_as_done_when_a_chapter_catches_up(tmp_path,
+                                                                               monkeypatch):
+    """IPython hands a cell magic its lines without trailing spaces (a diff's blank context
+    line " " arrives as ""): the listing must still be the one the chapter file holds."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from workbook.learner import applied, chapter_listings, learner_catch_up, learner_magic
+
+    nbs = exercise_chapter(tmp_path / "nb")
+    nb = nbformat.read(nbs / "01-ex.ipynb", 4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "%%learner diff hello/views.py\n@@ -1,3 +1,4 @@\n from django.http import HttpResponse\n"
+        " \n+# a comment\n \n"))
+    nbformat.write(nb, nbs / "01-ex.ipynb")
+    root = tmp_path / "proj"
+    monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(root))
+    monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(free_port()))
+    monkeypatch.setenv("WORKBOOK_SOLUTIONS", "1")
+    calls = []
+    for cell in nb.cells:
+        python = TransformerManager().transform_cell(cell.source)
+        calls.append(python)
+        exec(python, {"get_ipython": lambda: type("IP", (), {
+            "run_cell_magic": staticmethod(lambda name, line, body: learner_magic(line, body))})()})
+    assert all("run_cell_magic" in python for python in calls)
+    before = (root / "hello" / "views.py").read_text()
+    assert "# a comment" in before and "'solved'" in before
+    assert {listing.key for listing in chapter_listings(nbs / "01-ex.ipynb")} <= applied(root)
+    assert learner_catch_up(2, root, nbs) == []
+    assert (root / "hello" / "views.py").read_text() == before

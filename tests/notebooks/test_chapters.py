@@ -49,12 +49,16 @@ def test_no_chapter_stores_an_error_or_skips_a_cell(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_every_chapter_starts_the_same_way_and_checks_its_solved_exercise(path):
     cells = code_cells(path)
-    assert "chapter_start()" in cells[0].source
+    assert f'chapter_start("{path.name[:2]}")' in cells[0].source
     solutions = [c for c in cells if "solution" in c.metadata.get("tags", [])]
     assert solutions and all(c.metadata["jupyter"]["source_hidden"] for c in solutions)
     check = cells[cells.index(solutions[-1]) + 1]  # only clean-up may follow the check
     out = "".join(o.get("text", "") for o in check.outputs)
-    assert "assert" in check.source and out.endswith("check passed\n")
+    if solutions[-1].source.startswith("%%learner solution"):  # it builds the learner's copy
+        assert "check(" in check.source and "\n✓ " in "\n" + out and "✗" not in out
+        assert all(c.source.startswith("%%learner solution") for c in solutions)
+    else:
+        assert "assert" in check.source and out.endswith("check passed\n")
 
 
 def test_at_most_15_percent_of_code_cells_ignore_their_output():

@@ -1,0 +1,119 @@
+"""Clients for the chapters' checks of the learner's own server (workbook.learner).
+
+    ws_base()                       ws://host:port of the learner's server
+    await talk(path, *frames)       a websocket to it: what came back, or how it was refused
+    http_get(path)                  (status, content type, body) of a GET to it
+    learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
+    await seen_from_outside(...)    what a client of it gets when this process sends to a group
+
+A check must say what the learner's code did, whatever it did: so nothing here raises for a
+refused handshake, a closed socket or an HTTP error; each comes back as a value to print.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .learner import learner_server
+
+
+def ws_base() -> str:
+    return learner_server().url.replace("http://", "ws://", 1)
+
+
+@dataclass
+class Talk:
+    """What one websocket to the learner's server saw."""
+
+    status: int = 101  # the handshake's HTTP status: 101 accepted, else refused
+    subprotocol: str | None = None
+    replies: list[Any] = field(default_factory=list)  # JSON frames received, in order
+    close_code: int | None = None  # set when the server closed the socket
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 101
+
+    def __str__(self) -> str:
+        if not self.accepted:
+            return f"refused with HTTP {self.status}"
+        closed = f", then closed with code {self.close_code}" if self.close_code else ""
+        return f"accepted, replies {self.replies}{closed}"
+
+
+async def talk(path: str, *frames: Any, replies: int | None = None, wait: float = 2.0,
+               subprotocols: list[str] | None = None, origin: str | None = None) -> Talk:
+    """Open a websocket to `path`, send each frame (JSON unless a str), and collect up to
+    `replies` JSON frames (default: one per frame sent) or until `wait` seconds pass quietly."""
+    want = len(frames) if replies is None else replies
+    seen = Talk()
+    extra = {"origin": origin} if origin else {}
+    try:
+        async with connect(ws_base() + path, subprotocols=subprotocols, open_timeout=10,
+                           **extra) as ws:
+            seen.subprotocol = ws.subprotocol
+            for frame in frames:
+                await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+            while len(seen.replies) < want:
+                raw = await asyncio.wait_for(ws.recv(), wait)
+                seen.replies.append(json.loads(raw))
+    except InvalidStatus as exc:
+        seen.status = exc.response.status_code
+    except ConnectionClosed as exc:
+        seen.close_code = exc.rcvd.code if exc.rcvd else 1006
+    except TimeoutError:
+        pass
+    return seen
+
+
+def http_get(path: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) of GET `path` on the learner's server."""
+    try:
+        with urllib.request.urlopen(learner_server().url + path, timeout=10) as reply:
+            return reply.status, reply.headers.get_content_type(), reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get_content_type(), exc.read()
+
+
+def learner_layer(**config: Any):
+    """A RedisChannelLayer on the learner's own Redis database, for a notebook to reach the
+    learner's consumers from outside (a process of its own, like a second worker)."""
+    from channels_redis.core import RedisChannelLayer
+
+    from .learner import learner_env
+
+    host = {"address": learner_env()["QUIZ_REDIS_URL"], "socket_timeout": None}
+    return RedisChannelLayer(hosts=[host], **config)
+
+
+def learner_redis():
+    """An asyncio Redis client on the learner's own database (decoded replies)."""
+    import redis.asyncio
+
+    from .learner import learner_env
+
+    return redis.asyncio.Redis.from_url(learner_env()["QUIZ_REDIS_URL"], decode_responses=True)
+
+
+async def seen_from_outside(path: str, group: str, event: dict[str, Any],
+                            wait: float = 2.0) -> Any:
+    """A client on `path` of the learner's server while this process sends `event` to `group`
+    through learner_layer(): the frame the client got, or a sentence saying it got none."""
+    layer = learner_layer()
+    try:
+        async with connect(ws_base() + path, open_timeout=10) as ws:
+            await layer.group_send(group, event)
+            try:
+                return json.loads(await asyncio.wait_for(ws.recv(), wait))
+            except TimeoutError:
+                return f"nothing within {wait:g} s"
+    finally:
+        await layer.close_pools()
