@@ -48,6 +48,12 @@ class Config:
     channel_layer: str
 
     @property
+    def learner_dbs(self) -> tuple[str, str]:
+        """The study and game databases of the learner's copy (workbook.learner), made beside
+        these by the same setup: a learner's bug never touches the reference's data."""
+        return f"{self.study_db}_learner", f"{self.game_db}_learner"
+
+    @property
     def client_host(self) -> str:
         return host_for_clients(self.server_host)
 

@@ -24,8 +24,8 @@ done, so a chapter's first cell (`learner_catch_up`) brings a copy to where the 
 leave it by doing the listings it lacks, and nothing else.
 
 The learner's server and the Django commands run with `learner_env()`: the project's secret key,
-and a Redis database of the copy's own (LEARNER_REDIS_DB), so a learner's bug never touches the
-reference's data.
+a Redis database of the copy's own (LEARNER_REDIS_DB) and MySQL databases of its own
+(Config.learner_dbs), so a learner's bug never touches the reference's data.
 
 The learner's server is uvicorn with `--reload`: it picks up a saved file by itself, and a file
 that does not import leaves the reloader waiting for the next save, with the traceback in its log.
@@ -87,14 +87,15 @@ def solutions_on() -> bool:
 
 def learner_env() -> dict[str, str]:
     """The environment of the learner's server and of the Django commands run in the copy: this
-    one, without the reference's settings module, with the project's secret key and the copy's
-    own Redis database."""
+    one, without the reference's settings module, with the project's secret key, and the copy's
+    own Redis database and MySQL databases (made by `make services`)."""
     from course_project.config import config_get
 
     cfg = config_get()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["DJANGO_SECRET_KEY"] = cfg.secret_key
     env["QUIZ_REDIS_URL"] = redis_url_db(cfg.redis_url, LEARNER_REDIS_DB)
+    env["QUIZ_STUDY_DB"], env["QUIZ_GAME_DB"] = cfg.learner_dbs
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -622,6 +623,18 @@ def learner_chapter_start(chapter: int) -> LearnerServer | None:
 def check(ok: bool, passed: str, hint: str) -> None:
     """One line for a check of the learner's code: what holds, or what is missing and where."""
     print(f"✓ {passed}" if ok else f"✗ not yet: {hint}")
+
+
+def learner_manage(*args: str, root: Path | None = None) -> str:
+    """`python manage.py ARGS` in the learner's copy, with its own settings (learner_env()):
+    what it printed. ListingError with the error's last line if it fails."""
+    root = root or learner_dir()
+    done = subprocess.run([sys.executable, "-c", _MANAGE, str(REFERENCE_DIR), *args], cwd=root,
+                          env=learner_env(), capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ListingError(f"python manage.py {' '.join(args)} failed: {last[0]}")
+    return done.stdout
 
 
 def learner_server() -> LearnerServer:

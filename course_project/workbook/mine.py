@@ -3,6 +3,7 @@
     ws_base()                       ws://host:port of the learner's server
     await talk(path, *frames)       a websocket to it: what came back, or how it was refused
     http_get(path)                  (status, content type, body) of a GET to it
+    learner_ticket(user_id)         a ticket issued by the learner's own code
     learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
     await seen_from_outside(...)    what a client of it gets when this process sends to a group
 
@@ -50,11 +51,14 @@ class Talk:
 
 
 async def talk(path: str, *frames: Any, replies: int | None = None, wait: float = 2.0,
-               subprotocols: list[str] | None = None, origin: str | None = None) -> Talk:
+               subprotocols: list[str] | None = None, origin: str | None = "") -> Talk:
     """Open a websocket to `path`, send each frame (JSON unless a str), and collect up to
-    `replies` JSON frames (default: one per frame sent) or until `wait` seconds pass quietly."""
+    `replies` JSON frames (default: one per frame sent) or until `wait` seconds pass quietly.
+    The Origin header is the learner's server's own, as a page it served would send; pass
+    `origin` to send another, or None to send none."""
     want = len(frames) if replies is None else replies
     seen = Talk()
+    origin = learner_server().url if origin == "" else origin
     extra = {"origin": origin} if origin else {}
     try:
         async with connect(ws_base() + path, subprotocols=subprotocols, open_timeout=10,
@@ -72,6 +76,15 @@ async def talk(path: str, *frames: Any, replies: int | None = None, wait: float 
     except TimeoutError:
         pass
     return seen
+
+
+def learner_ticket(user_id: int) -> str:
+    """A ticket for `user_id`, issued by the learner's own `common.tickets.ticket_issue`, with
+    their settings' secret key (run through their manage.py)."""
+    from .learner import learner_manage
+
+    code = f"from common.tickets import ticket_issue; print(ticket_issue(user_id={int(user_id)}))"
+    return learner_manage("shell", "-c", code).strip().splitlines()[-1]
 
 
 def http_get(path: str) -> tuple[int, str, bytes]:
@@ -103,13 +116,15 @@ def learner_redis():
     return redis.asyncio.Redis.from_url(learner_env()["QUIZ_REDIS_URL"], decode_responses=True)
 
 
-async def seen_from_outside(path: str, group: str, event: dict[str, Any],
-                            wait: float = 2.0) -> Any:
-    """A client on `path` of the learner's server while this process sends `event` to `group`
-    through learner_layer(): the frame the client got, or a sentence saying it got none."""
+async def seen_from_outside(path: str, group: str, event: dict[str, Any], wait: float = 2.0,
+                            subprotocols: list[str] | None = None) -> Any:
+    """A client on `path` of the learner's server (with its Origin, offering `subprotocols`)
+    while this process sends `event` to `group` through learner_layer(): the frame the client
+    got, or a sentence saying it got none."""
     layer = learner_layer()
     try:
-        async with connect(ws_base() + path, open_timeout=10) as ws:
+        async with connect(ws_base() + path, open_timeout=10, subprotocols=subprotocols,
+                           origin=learner_server().url) as ws:
             await layer.group_send(group, event)
             try:
                 return json.loads(await asyncio.wait_for(ws.recv(), wait))

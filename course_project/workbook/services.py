@@ -174,7 +174,9 @@ def _provision(host: str, port: int, admin_user: str | None, admin_password: str
         admin_connect(host, port, user=admin_user, password=admin_password) as conn,
         conn.cursor() as cur,
     ):
-        for db in (cfg.study_db, cfg.game_db):
+        study_learner, game_learner = cfg.learner_dbs
+        every_db = (cfg.study_db, cfg.game_db, study_learner, game_learner)
+        for db in every_db:
             cur.execute(
                 f"CREATE DATABASE IF NOT EXISTS `{db}` "
                 "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
@@ -185,20 +187,23 @@ def _provision(host: str, port: int, admin_user: str | None, admin_password: str
                 (cfg.mysql_user, app_host, password),
             )
             cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (cfg.mysql_user, app_host, password))
-            for db in (cfg.study_db, cfg.game_db):
+            for db in every_db:
                 # Data only: no CREATE/DROP/ALTER/GRANT for the app.
                 cur.execute(
                     f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO %s@%s",
                     (cfg.mysql_user, app_host),
                 )
-        for db, name in ((cfg.study_db, "schema_study.sql"), (cfg.game_db, "schema_game.sql")):
+        for db, name in ((cfg.study_db, "schema_study.sql"), (cfg.game_db, "schema_game.sql"),
+                         (study_learner, "schema_study.sql"), (game_learner, "schema_game.sql")):
             cur.execute(f"USE `{db}`")
             for stmt in _statements((DATA_DIR / name).read_text(encoding="utf-8")):
                 cur.execute(stmt)
         step(
             "services",
-            f"mysql: databases {cfg.study_db}, {cfg.game_db} and user {cfg.mysql_user} ready",
+            f"mysql: databases {cfg.study_db}, {cfg.game_db} and user {cfg.mysql_user} ready "
+            f"(and the learner's copy's {study_learner}, {game_learner})",
         )
+        seed_load(cur, study_learner)
         counts = seed_load(cur, cfg.study_db)
         step(
             "services", f"mysql: seed data: {counts['user']} users, {counts['question']} questions"
@@ -242,9 +247,10 @@ def mysql_reset() -> None:
     cfg = config_get()
     host, port, _ = mysql_resolve()
     with admin_connect(host, port) as conn, conn.cursor() as cur:
-        for db in (cfg.study_db, cfg.game_db):
+        for db in (cfg.study_db, cfg.game_db, *cfg.learner_dbs):
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
-    step("services", f"mysql: dropped {cfg.study_db} and {cfg.game_db}")
+    step("services", f"mysql: dropped {cfg.study_db}, {cfg.game_db} and the learner's "
+         f"{' and '.join(cfg.learner_dbs)}")
     mysql_provision(host, port)
 
 
