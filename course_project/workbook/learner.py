@@ -343,8 +343,8 @@ def _listing_do(listing: Listing, root: Path) -> list[str]:
             new = diff_apply(current, listing.body)
         except ListingError as exc:
             raise ListingError(f"{listing.path}: {exc}. Your file is unchanged; compare it with "
-                               f"the listing, or rebuild with `python -m workbook learner build`"
-                               ) from None
+                               "the listing, or build a fresh copy to compare with: "
+                               "`python -m workbook learner build DIR --through NN`") from None
     said = []
     if current == new:
         return [f"unchanged: {listing.path}"]
@@ -386,6 +386,11 @@ def learner_catch_up(chapter: int, root: Path | None = None,
             said.extend(f"{listing.path}: {ln}" for ln in listing_apply(listing, root)
                         if ln.startswith("kept your"))
         except ListingError as exc:
+            if listing.solution:  # the learner solved it their own way: theirs stays
+                _applied_add(root, listing)
+                said.append(f"{listing.path}: kept your own solution of chapter "
+                            f"{listing.chapter}'s exercise (its listing does not apply to it)")
+                continue
             said.append(f"{listing.where} did not apply: {exc}")
             break  # the later listings build on this one
     return said

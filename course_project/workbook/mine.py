@@ -6,6 +6,7 @@
     learner_ticket(user_id)         a ticket issued by the learner's own code
     learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
     await seen_from_outside(...)    what a client of it gets when this process sends to a group
+    async with hold(path):          a client connected meanwhile (or how it was refused)
 
 A check must say what the learner's code did, whatever it did: so nothing here raises for a
 refused handshake, a closed socket or an HTTP error; each comes back as a value to print.
@@ -14,9 +15,11 @@ refused handshake, a closed socket or an HTTP error; each comes back as a value 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,16 @@ class Talk:
     subprotocol: str | None = None
     replies: list[Any] = field(default_factory=list)  # JSON frames received, in order
     close_code: int | None = None  # set when the server closed the socket
+    ws: Any = field(default=None, repr=False)  # the connection, while hold() holds it
+
+    async def recv(self, wait: float = 2.0) -> Any:
+        """The next JSON frame of a client that hold() holds, or a sentence saying why none."""
+        try:
+            return json.loads(await asyncio.wait_for(self.ws.recv(), wait))
+        except TimeoutError:
+            return f"nothing within {wait:g} s"
+        except ConnectionClosed as exc:
+            return f"closed with code {exc.rcvd.code if exc.rcvd else 1006}"
 
     @property
     def accepted(self) -> bool:
@@ -130,5 +143,23 @@ async def seen_from_outside(path: str, group: str, event: dict[str, Any], wait: 
                 return json.loads(await asyncio.wait_for(ws.recv(), wait))
             except TimeoutError:
                 return f"nothing within {wait:g} s"
+    except InvalidStatus as exc:
+        return f"the client was refused with HTTP {exc.response.status_code}"
     finally:
         await layer.close_pools()
+
+
+@contextlib.asynccontextmanager
+async def hold(path: str, subprotocols: list[str] | None = None) -> AsyncIterator[Talk]:
+    """A client that stays connected to `path` of the learner's server for the `async with`
+    block (with its Origin): a Talk saying whether it got in (`accepted`) or how it was refused."""
+    seen = Talk()
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            ws = await stack.enter_async_context(connect(
+                ws_base() + path, open_timeout=10, subprotocols=subprotocols,
+                origin=learner_server().url))
+            seen.subprotocol, seen.ws = ws.subprotocol, ws
+        except InvalidStatus as exc:
+            seen.status = exc.response.status_code
+        yield seen

@@ -297,3 +297,24 @@ def test_a_listing_done_by_the_magic_counts_as_done_when_a_chapter_catches_up(tm
     assert {listing.key for listing in chapter_listings(nbs / "01-ex.ipynb")} <= applied(root)
     assert learner_catch_up(2, root, nbs) == []
     assert (root / "hello" / "views.py").read_text() == before
+
+
+def test_catch_up_keeps_a_solution_the_learner_wrote_their_own_way(tmp_path, monkeypatch):
+    from workbook.learner import learner_catch_up, learner_magic
+
+    nbs = exercise_chapter(tmp_path / "nb")
+    root = tmp_path / "proj"
+    monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(root))
+    monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(free_port()))
+    monkeypatch.setenv("WORKBOOK_SOLUTIONS", "0")
+    for cell in nbformat.read(nbs / "01-ex.ipynb", 4).cells:
+        line, _, body = cell.source.partition("\n")
+        learner_magic(line.removeprefix("%%learner"), body)  # the solution stays unapplied
+    view = root / "hello" / "views.py"
+    mine = view.read_text().replace("'hi'", "'my own'")
+    view.write_text(mine)
+    said = learner_catch_up(2, root, nbs)
+    assert said == ["hello/views.py: kept your own solution of chapter 01's exercise "
+                    "(its listing does not apply to it)"]
+    assert view.read_text() == mine
+    assert learner_catch_up(2, root, nbs) == []  # said once, not at every chapter
