@@ -96,6 +96,8 @@ def learner_env() -> dict[str, str]:
     env["DJANGO_SECRET_KEY"] = cfg.secret_key
     env["QUIZ_REDIS_URL"] = redis_url_db(cfg.redis_url, LEARNER_REDIS_DB)
     env["QUIZ_STUDY_DB"], env["QUIZ_GAME_DB"] = cfg.learner_dbs
+    env.update(QUIZ_MYSQL_HOST=cfg.mysql_host, QUIZ_MYSQL_PORT=str(cfg.mysql_port),
+               QUIZ_MYSQL_USER=cfg.mysql_user, QUIZ_MYSQL_PASSWORD=cfg.mysql_password)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -460,6 +462,7 @@ class LearnerServer:
     port: int = DEFAULT_PORT
     host: str = "127.0.0.1"
     offset: int = 0  # where the log stood when this object last started the server
+    env_extra: dict[str, str] | None = None  # on top of learner_env(), e.g. a broken password
 
     @property
     def pid_file(self) -> Path:
@@ -514,7 +517,7 @@ class LearnerServer:
             raise SetupError(f"port {self.port} is held by another program",
                              "stop it or set WORKBOOK_LEARNER_PORT to a free port")
         RUN_DIR.mkdir(exist_ok=True)
-        env = learner_env()
+        env = {**learner_env(), **(self.env_extra or {})}
         offset = self.offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(self.command(), cwd=self.root, env=env, stdout=log,
@@ -530,6 +533,8 @@ class LearnerServer:
                 return f"serving {self.root.name}/ at {self.url} (pid {proc.pid})"
             if self.problem(offset):
                 return f"started at {self.url}, but the project does not import (see its log)"
+            if any("Application startup failed" in ln for ln in self.log_tail(offset)):
+                return f"started at {self.url}, but the application's startup failed (see its log)"
             time.sleep(0.2)
         return f"started at {self.url}, not answering yet after {timeout:.0f} s (see its log)"
 

@@ -7,6 +7,8 @@
     learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
     await seen_from_outside(...)    what a client of it gets when this process sends to a group
     async with hold(path):          a client connected meanwhile (or how it was refused)
+    await learner_mysql_connections()  its MySQL connections now, by database
+    learner_async(body)             code run inside the copy (its manage.py), pools open
 
 A check must say what the learner's code did, whatever it did: so nothing here raises for a
 refused handshake, a closed socket or an HTTP error; each comes back as a value to print.
@@ -97,7 +99,7 @@ def learner_ticket(user_id: int) -> str:
     from .learner import learner_manage
 
     code = f"from common.tickets import ticket_issue; print(ticket_issue(user_id={int(user_id)}))"
-    return learner_manage("shell", "-c", code).strip().splitlines()[-1]
+    return learner_manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
 
 
 def http_get(path: str) -> tuple[int, str, bytes]:
@@ -163,3 +165,66 @@ async def hold(path: str, subprotocols: list[str] | None = None) -> AsyncIterato
         except InvalidStatus as exc:
             seen.status = exc.response.status_code
         yield seen
+
+
+async def learner_mysql_connections() -> dict[str, list[int]]:
+    """The MySQL connections the learner's server holds right now: {database: [connection id,
+    ...]}. Read from MySQL's PROCESSLIST (the app user sees its own threads) and matched to the
+    TCP sockets of the server's processes, so another copy's server or the reference's, which log
+    in as the same user, never count."""
+    import aiomysql
+    import psutil
+
+    from course_project.config import config_get
+
+    from .learner import learner_server
+
+    state = learner_server()._state()
+    if state is None:
+        return {}
+    cfg = config_get()
+    root = psutil.Process(state[0])
+    ports = set()
+    for proc in [root, *root.children(recursive=True)]:
+        # psutil 6 renamed connections() to net_connections()
+        sockets = getattr(proc, "net_connections", None) or proc.connections
+        ports |= {c.laddr.port for c in sockets(kind="tcp")
+                  if c.raddr and c.raddr.port == cfg.mysql_port}
+    conn = await aiomysql.connect(host=cfg.mysql_host, port=cfg.mysql_port, user=cfg.mysql_user,
+                                  password=cfg.mysql_password, autocommit=True)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT ID, DB, HOST FROM information_schema.PROCESSLIST "
+                              "WHERE USER = %s", (cfg.mysql_user,))
+            rows = await cur.fetchall()
+    finally:
+        conn.close()
+    out: dict[str, list[int]] = {}
+    for thread_id, db, host in rows:
+        if host and host.rpartition(":")[2].isdigit() and int(host.rpartition(":")[2]) in ports:
+            out.setdefault(db or "(none)", []).append(int(thread_id))
+    return dict(sorted(out.items()))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a second server of the learner's copy."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def learner_async(body: str) -> str:
+    """Run `body` (statements that may `await`) inside the learner's copy, through its
+    manage.py, with its pools open around it: what it printed. ListingError with the error's
+    last line if it raised. For checks of code that no view serves yet."""
+    import textwrap
+
+    from .learner import learner_manage
+
+    script = ("import asyncio\nfrom common.db import pools_close, pools_open\n\n\n"
+              "async def main():\n    await pools_open()\n    try:\n"
+              + textwrap.indent(textwrap.dedent(body).strip("\n"), " " * 8)
+              + "\n    finally:\n        await pools_close()\n\n\nasyncio.run(main())\n")
+    return learner_manage("shell", "--no-imports", "-c", script)
