@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 
 from channels.exceptions import ChannelFull
 
-from common.consumers import TicketConsumer, memberships, outage_warn
 from common.dbexecute import DB_OUTAGE_ERRORS
+from common.resilience import ResilientConsumer, memberships, outage_warn
 from players.selectors import user_get
 
 from . import rules
@@ -32,7 +32,7 @@ def wire_value(value: Any) -> Any:
     return value
 
 
-class GameConsumer(TicketConsumer):
+class GameConsumer(ResilientConsumer):
     joined = False
     behind = 0  # frames waiting in this consumer's channel (see backlog_put)
     dropped = 0  # frames dropped because that channel was full

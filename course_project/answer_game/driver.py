@@ -24,7 +24,7 @@ processes whose heartbeat expired are dropped. Commands sent to the dead inbox m
 a client whose `state` shows the question open and unanswered answers again.
 
 If Redis restarts empty, the driver keeps the room in memory: it takes its vanished lease back,
-saves the snapshot again, and (once common.consumers.Memberships has noticed the restart) every
+saves the snapshot again, and (once common.resilience.Memberships has noticed the restart) every
 process re-syncs its members, so each gets a `state` frame and re-sends what was lost. Any
 command that could not be delivered does the same for its room.
 """
@@ -41,8 +41,8 @@ from dataclasses import asdict, dataclass, field
 
 from channels.layers import get_channel_layer
 
-from common.consumers import OUTAGE_ERRORS, memberships, outage_warn
 from common.dbexecute import DB_OUTAGE_ERRORS
+from common.resilience import OUTAGE_ERRORS, memberships, outage_warn
 
 from . import rules, services, store
 from .fanout import Routed, Sink, conn_proc, frames_route, frames_texts, texts_push

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.consumers import OUTAGE_ERRORS, TicketConsumer, outage_warn
+from common.resilience import OUTAGE_ERRORS, ResilientConsumer, outage_warn
 
 MAX_MESSAGE_CHARS = 1000
 
 
-class ChatConsumer(TicketConsumer):
+class ChatConsumer(ResilientConsumer):
     async def connect(self) -> None:
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.group_name = f"chat.{self.room_name}"

@@ -110,7 +110,7 @@ _REDIS_HOST = {
     "max_connections": 1000,
 }
 _REDIS_QUEUES = {
-    # A room lives for hours at most; common.consumers.Memberships adds every live member again
+    # A room lives for hours at most; common.resilience.Memberships adds every live member again
     # every half group_expiry, and a reconnecting player joins again.
     "group_expiry": 6 * 3600,
     "capacity": 500,

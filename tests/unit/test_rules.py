@@ -10,7 +10,7 @@ import pytest
 
 from answer_game import rules
 from answer_game.rules import Answer, Join, Leave, Next, Start, Sync
-from common.consumers import TokenBucket
+from common.resilience import TokenBucket
 
 HOST, ANN, BOB = 1, 2, 3
 Q = [rules.Question(10, "2+2?", ["3", "4", "5", "22"], 1),
