@@ -178,6 +178,10 @@ def test_the_commands_build_serve_and_stop(tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
 
+    built = tmp_path / "built"
+    out = run("build", str(built), "--through", "01")
+    assert out.returncode == 0 and (built / "course_project" / "asgi.py").exists(), out
+    assert "built through chapter 01" in out.stdout, out
     root.mkdir()
     # serve refuses a folder without a project, with the fix
     out = run("serve", str(root), "--port", str(port))
