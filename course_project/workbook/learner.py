@@ -420,8 +420,17 @@ def learner_magic(line: str, cell: str) -> None:
               f"your server has not reloaded it yet: {server.problem(mark) or 'see its log'}")
 
 
+_cell_start: dict[str, int] = {}  # where the learner's server log stood when this cell began
+
+
+def _cell_started(*_args) -> None:
+    _cell_start["log"] = learner_server().mark()
+
+
 def load_ipython_extension(ipython) -> None:
     ipython.register_magic_function(learner_magic, "cell", "learner")
+    if _cell_started not in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.register("pre_run_cell", _cell_started)
 
 
 # --- the learner's server -------------------------------------------------------------------
@@ -633,8 +642,13 @@ def learner_chapter_start(chapter: int) -> LearnerServer | None:
 
 
 def check(ok: bool, passed: str, hint: str) -> None:
-    """One line for a check of the learner's code: what holds, or what is missing and where."""
+    """One line for a check of the learner's code: what holds, or what is missing and where;
+    when it fails, also the traceback the learner's server logged while this cell ran."""
     print(f"✓ {passed}" if ok else f"✗ not yet: {hint}")
+    if not ok and "log" in _cell_start:
+        problem = learner_server().problem(_cell_start["log"], wait=0.5)
+        if problem:
+            print("your server logged, while this cell ran:", problem, sep="\n")
 
 
 def learner_manage(*args: str, root: Path | None = None) -> str:

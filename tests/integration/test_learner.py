@@ -322,3 +322,36 @@ def test_catch_up_keeps_a_solution_the_learner_wrote_their_own_way(tmp_path, mon
                     "(its listing does not apply to it)"]
     assert view.read_text() == mine
     assert learner_catch_up(2, root, nbs) == []  # said once, not at every chapter
+
+
+def test_a_failing_check_shows_the_traceback_the_server_logged_during_the_cell(tmp_path,
+                                                                              monkeypatch,
+                                                                              capsys):
+    from workbook import learner
+
+    nbs = chapters(tmp_path / "nb")
+    root = tmp_path / "proj"
+    build(root, 2, nbs)
+    port = free_port()
+    monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(root))
+    monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(port))
+    server = LearnerServer(root, port)
+    try:
+        server.start()
+        (root / "hello" / "views.py").write_text(VIEW.format("hi").replace(
+            "return HttpResponse('hi')", "return HttpResponse(1 / 0)"))
+        until(lambda: get(server.url + "/hello/")[0] == 500)
+        learner._cell_started()  # a new cell begins
+        assert get(server.url + "/hello/")[0] == 500
+        capsys.readouterr()  # what the build and the start printed
+        learner.check(False, "fine", "look at hello/views.py")
+        out = capsys.readouterr().out
+        assert out.startswith("✗ not yet: look at hello/views.py\n")
+        assert "your server logged, while this cell ran:" in out
+        assert out.rstrip().endswith("ZeroDivisionError: division by zero")
+        learner._cell_started()
+        learner.check(True, "fine", "look at hello/views.py")
+        assert capsys.readouterr().out == "✓ fine\n"
+    finally:
+        server.stop(quiet=True)
+        learner._cell_start.clear()
