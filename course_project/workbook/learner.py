@@ -663,6 +663,15 @@ def learner_manage(*args: str, root: Path | None = None) -> str:
     return done.stdout
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (a sandbox's server, a second server of a copy)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def learner_server() -> LearnerServer:
     return LearnerServer(learner_dir(), learner_port())
 
@@ -687,12 +696,9 @@ def learner_sandbox() -> Iterator[Path]:
     if os.environ.get("WORKBOOK_LEARNER_DIR"):
         yield learner_dir()  # the caller chose a folder: use it, leave it
         return
-    import socket
     import tempfile
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="learner-") as tmp:
         root = Path(tmp) / "my_project"
         ours = ["WORKBOOK_LEARNER_DIR", "WORKBOOK_LEARNER_PORT"]

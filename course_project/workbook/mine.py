@@ -1,8 +1,7 @@
 """Clients for the chapters' checks of the learner's own server (workbook.learner).
 
-    ws_base()                       ws://host:port of the learner's server
     await talk(path, *frames)       a websocket to it: what came back, or how it was refused
-    http_get(path)                  (status, content type, body) of a GET to it
+    learner_http(method, path)      an HTTP request to it (workbook.client.http's HttpReply)
     learner_ticket(user_id)         a ticket issued by the learner's own code
     learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
     await seen_from_outside(...)    what a client of it gets when this process sends to a group
@@ -12,6 +11,7 @@
 
 A check must say what the learner's code did, whatever it did: so nothing here raises for a
 refused handshake, a closed socket or an HTTP error; each comes back as a value to print.
+The connections themselves are workbook.client's, pointed at the learner's server.
 """
 
 from __future__ import annotations
@@ -19,20 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .learner import learner_server
-
-
-def ws_base() -> str:
-    return learner_server().url.replace("http://", "ws://", 1)
+from .client import HttpReply, http, ws_open
+from .learner import learner_env, learner_manage, learner_server
 
 
 @dataclass
@@ -66,18 +60,15 @@ class Talk:
 
 
 async def talk(path: str, *frames: Any, replies: int | None = None, wait: float = 2.0,
-               subprotocols: list[str] | None = None, origin: str | None = "") -> Talk:
-    """Open a websocket to `path`, send each frame (JSON unless a str), and collect up to
-    `replies` JSON frames (default: one per frame sent) or until `wait` seconds pass quietly.
-    The Origin header is the learner's server's own, as a page it served would send; pass
-    `origin` to send another, or None to send none."""
+               ticket: str | None = None, origin: str | None = None) -> Talk:
+    """Open a websocket to `path` (offering `ticket` as subprotocol), send each frame (JSON
+    unless a str), and collect up to `replies` JSON frames (default: one per frame sent) or until
+    `wait` seconds pass quietly. The Origin header is the learner's server's own, as a page it
+    served would send, unless `origin` names another ("" sends none)."""
     want = len(frames) if replies is None else replies
     seen = Talk()
-    origin = learner_server().url if origin == "" else origin
-    extra = {"origin": origin} if origin else {}
     try:
-        async with connect(ws_base() + path, subprotocols=subprotocols, open_timeout=10,
-                           **extra) as ws:
+        async with await ws_open(path, ticket, base=learner_server().url, origin=origin) as ws:
             seen.subprotocol = ws.subprotocol
             for frame in frames:
                 await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
@@ -96,75 +87,60 @@ async def talk(path: str, *frames: Any, replies: int | None = None, wait: float 
 def learner_ticket(user_id: int) -> str:
     """A ticket for `user_id`, issued by the learner's own `common.tickets.ticket_issue`, with
     their settings' secret key (run through their manage.py)."""
-    from .learner import learner_manage
-
     code = f"from common.tickets import ticket_issue; print(ticket_issue(user_id={int(user_id)}))"
     return learner_manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
 
 
-def http_get(path: str) -> tuple[int, str, bytes]:
-    """(status, content type, body) of GET `path` on the learner's server."""
-    try:
-        with urllib.request.urlopen(learner_server().url + path, timeout=10) as reply:
-            return reply.status, reply.headers.get_content_type(), reply.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get_content_type(), exc.read()
+def learner_http(method: str, path: str, body: Any = None) -> HttpReply:
+    """`method path` on the learner's server: its status, body (parsed if JSON) and type."""
+    return http(method, path, body, base=learner_server().url)
 
 
-def learner_layer(**config: Any):
+def learner_layer():
     """A RedisChannelLayer on the learner's own Redis database, for a notebook to reach the
     learner's consumers from outside (a process of its own, like a second worker)."""
     from channels_redis.core import RedisChannelLayer
 
-    from .learner import learner_env
-
     host = {"address": learner_env()["QUIZ_REDIS_URL"], "socket_timeout": None}
-    return RedisChannelLayer(hosts=[host], **config)
+    return RedisChannelLayer(hosts=[host])
 
 
 def learner_redis():
     """An asyncio Redis client on the learner's own database (decoded replies)."""
     import redis.asyncio
 
-    from .learner import learner_env
-
     return redis.asyncio.Redis.from_url(learner_env()["QUIZ_REDIS_URL"], decode_responses=True)
 
 
-async def seen_from_outside(path: str, group: str, event: dict[str, Any], wait: float = 2.0,
-                            subprotocols: list[str] | None = None) -> Any:
-    """A client on `path` of the learner's server (with its Origin, offering `subprotocols`)
-    while this process sends `event` to `group` through learner_layer(): the frame the client
-    got, or a sentence saying it got none."""
-    layer = learner_layer()
-    try:
-        async with connect(ws_base() + path, open_timeout=10, subprotocols=subprotocols,
-                           origin=learner_server().url) as ws:
-            await layer.group_send(group, event)
-            try:
-                return json.loads(await asyncio.wait_for(ws.recv(), wait))
-            except TimeoutError:
-                return f"nothing within {wait:g} s"
-    except InvalidStatus as exc:
-        return f"the client was refused with HTTP {exc.response.status_code}"
-    finally:
-        await layer.close_pools()
-
-
 @contextlib.asynccontextmanager
-async def hold(path: str, subprotocols: list[str] | None = None) -> AsyncIterator[Talk]:
+async def hold(path: str, ticket: str | None = None) -> AsyncIterator[Talk]:
     """A client that stays connected to `path` of the learner's server for the `async with`
-    block (with its Origin): a Talk saying whether it got in (`accepted`) or how it was refused."""
+    block (with its Origin): a Talk saying whether it got in (`accepted`) or how it was refused,
+    whose `recv()` reads its next frame."""
     seen = Talk()
     async with contextlib.AsyncExitStack() as stack:
         try:
-            ws = await stack.enter_async_context(connect(
-                ws_base() + path, open_timeout=10, subprotocols=subprotocols,
-                origin=learner_server().url))
+            ws = await stack.enter_async_context(
+                await ws_open(path, ticket, base=learner_server().url))
             seen.subprotocol, seen.ws = ws.subprotocol, ws
         except InvalidStatus as exc:
             seen.status = exc.response.status_code
         yield seen
+
+
+async def seen_from_outside(path: str, group: str, event: dict[str, Any], wait: float = 2.0,
+                            ticket: str | None = None) -> Any:
+    """A client on `path` of the learner's server (hold()) while this process sends `event` to
+    `group` through learner_layer(): the frame the client got, or a sentence saying why none."""
+    async with hold(path, ticket) as client:
+        if not client.accepted:
+            return f"the client was {client}"
+        layer = learner_layer()
+        try:
+            await layer.group_send(group, event)
+        finally:
+            await layer.close_pools()
+        return await client.recv(wait)
 
 
 async def learner_mysql_connections() -> dict[str, list[int]]:
@@ -176,8 +152,6 @@ async def learner_mysql_connections() -> dict[str, list[int]]:
     import psutil
 
     from course_project.config import config_get
-
-    from .learner import learner_server
 
     state = learner_server()._state()
     if state is None:
@@ -206,22 +180,11 @@ async def learner_mysql_connections() -> dict[str, list[int]]:
     return dict(sorted(out.items()))
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now, for a second server of the learner's copy."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def learner_async(body: str) -> str:
     """Run `body` (statements that may `await`) inside the learner's copy, through its
     manage.py, with its pools open around it: what it printed. ListingError with the error's
     last line if it raised. For checks of code that no view serves yet."""
     import textwrap
-
-    from .learner import learner_manage
 
     script = ("import asyncio\nfrom common.db import pools_close, pools_open\n\n\n"
               "async def main():\n    await pools_open()\n    try:\n"

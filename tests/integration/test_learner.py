@@ -3,7 +3,6 @@ with --reload, broken and repaired the way a learner would."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import nbformat
 import pytest
 
 from workbook.errors import SetupError
-from workbook.learner import LearnerServer, Listing, build, diff_apply, listing_apply
+from workbook.learner import LearnerServer, Listing, build, diff_apply, free_port, listing_apply
 
 URLS_DIFF = """\
 @@ -17,6 +17,10 @@
@@ -45,12 +44,6 @@ def probe(request):
              if importlib.util.find_spec(name) is not None]
     return HttpResponse(",".join(found) or "none")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chapters(folder: Path) -> Path:

@@ -3,12 +3,10 @@ and only the exercises' solution and check cells differ from the stored (solved)
 
 from __future__ import annotations
 
-import socket
-
 import nbformat
 import pytest
 
-from workbook.learner import LearnerServer
+from workbook.learner import LearnerServer, free_port
 from workbook.notebooks import NOTEBOOKS_DIR, nbval_run
 
 pytestmark = pytest.mark.live
@@ -34,9 +32,7 @@ def test_without_the_switch_only_the_exercises_are_left_undone(tmp_path, monkeyp
     chapters = [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
                 if exercise_cells(p)]
     assert chapters, "no chapter has an exercise with a %%learner solution"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(tmp_path / "my_project"))
     monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(port))
     monkeypatch.setenv("WORKBOOK_SOLUTIONS", "0")
