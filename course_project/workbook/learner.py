@@ -9,6 +9,10 @@ A listing is a code cell of a chapter whose first line is the `%%learner` cell m
     %%learner run          lines of `django-admin ...` or `python manage.py ...`, run in the copy
     %%learner file PATH    the cell's body is the whole file PATH of the copy
     %%learner diff PATH    the body is a unified diff that changes PATH
+    %%learner deliver PATH [PATH ...]
+                           a module nobody types, delivered whole: PATH (a file, or a folder's
+                           files) copied from the reference course_project/; the body holds
+                           comments only (IPython refuses a cell magic without a body)
     %%learner solution file|diff PATH
                            an exercise's solution: applied by `build` and when the environment
                            has WORKBOOK_SOLUTIONS=1; in a chapter, only when the learner asks
@@ -117,8 +121,8 @@ def redis_url_db(url: str, db: int) -> str:
 class Listing:
     chapter: str  # "01"
     cell_id: str
-    action: str  # run | file | diff
-    path: str  # "" for run
+    action: str  # run | file | diff | deliver
+    path: str  # "" for run; the paths, space-separated, for deliver
     body: str
     solution: bool = False  # an exercise's solution
     apply: bool = False  # `--apply`: the learner asked for the solution
@@ -133,6 +137,8 @@ class Listing:
         know its cell, and `build` does): its action, path and text, without the trailing
         spaces that IPython strips from a cell magic's lines."""
         body = "\n".join(line.rstrip() for line in self.body.rstrip().splitlines())
+        if self.action == "deliver":  # a delivered file that changed is delivered again
+            body = "\0".join(f"{rel}\0{_sha(text)}" for rel, text in delivered_files(self.path))
         return _sha("\0".join((self.action, self.path, body)))[:16]
 
 
@@ -153,13 +159,35 @@ def listing_from_line(line: str, body: str, *, chapter: str = "", cell_id: str =
     action = words[0] if words else ""
     if action == "run" and len(words) == 1 and not solution:
         return Listing(chapter, cell_id, "run", "", body)
-    if action in ("file", "diff") and len(words) == 2:
-        path = words[1]
-        if path.startswith("/") or ".." in Path(path).parts:
-            raise ListingError(f"{path!r}: a listing writes inside the project folder only")
-        return Listing(chapter, cell_id, action, path, body, solution, apply)
+    if (action in ("file", "diff") and len(words) == 2) or (
+            action == "deliver" and len(words) >= 2 and not solution):
+        for path in words[1:]:
+            if path.startswith("/") or ".." in Path(path).parts:
+                raise ListingError(f"{path!r}: a listing writes inside the project folder only")
+        if action == "deliver" and any(ln.strip() and not ln.lstrip().startswith("#")
+                                       for ln in body.splitlines()):
+            raise ListingError("a deliver listing has no body: its files come from the reference")
+        return Listing(chapter, cell_id, action, " ".join(words[1:]), body, solution, apply)
     raise ListingError(f"%%learner {line.strip()!r}: expected `run`, `file PATH`, `diff PATH`, "
-                       "or `solution [--apply] file|diff PATH`")
+                       "`deliver PATH ...`, or `solution [--apply] file|diff PATH`")
+
+
+def delivered_files(paths: str) -> list[tuple[str, str]]:
+    """(path, text) of each file a deliver listing copies from the reference: the file itself,
+    or every file under a folder (bytecode aside), in path order."""
+    out = []
+    for rel in paths.split():
+        source = REFERENCE_DIR / rel
+        if source.is_dir():
+            files = sorted(f for f in source.rglob("*")
+                           if f.is_file() and "__pycache__" not in f.parts)
+        elif source.is_file():
+            files = [source]
+        else:
+            raise ListingError(f"{rel}: the reference course_project/ has no such file to deliver")
+        out.extend((f.relative_to(REFERENCE_DIR).as_posix(), f.read_text(encoding="utf-8"))
+                   for f in files)
+    return out
 
 
 def chapter_listings(notebook: Path) -> list[Listing]:
@@ -335,6 +363,9 @@ def _listing_do(listing: Listing, root: Path) -> list[str]:
     if listing.action == "run":
         return [_run_line(root, ln) for ln in listing.body.splitlines()
                 if ln.strip() and not ln.lstrip().startswith("#")]
+    if listing.action == "deliver":
+        return [line for rel, text in delivered_files(listing.path)
+                for line in _file_write(root, rel, text, "delivered")]
     target = root / listing.path
     current = target.read_text() if target.exists() else None
     if listing.action == "file":
@@ -349,16 +380,24 @@ def _listing_do(listing: Listing, root: Path) -> list[str]:
             raise ListingError(f"{listing.path}: {exc}. Your file is unchanged; compare it with "
                                "the listing, or build a fresh copy to compare with: "
                                "`python -m workbook learner build DIR --through NN`") from None
-    said = []
+    return _file_write(root, listing.path, new, "wrote" if listing.action == "file" else "changed",
+                       keep=listing.action == "file")
+
+
+def _file_write(root: Path, rel: str, new: str, verb: str, *, keep: bool = True) -> list[str]:
+    """Write `new` to `rel` of the copy; with `keep`, a version the learner changed since a
+    listing last wrote it is kept as .mine first (a diff applies to the learner's own text)."""
+    target = root / rel
+    current = target.read_text() if target.exists() else None
     if current == new:
-        return [f"unchanged: {listing.path}"]
-    if current is not None and _manifest(root).get(listing.path) != _sha(current) \
-            and listing.action == "file":
+        return [f"unchanged: {rel}"]
+    said = []
+    if keep and current is not None and _manifest(root).get(rel) != _sha(current):
         said.append(f"kept your version as {_keep_mine(target).name}")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(new)
-    _manifest_set(root, listing.path, new)
-    return [f"{'wrote' if listing.action == 'file' else 'changed'}: {listing.path}", *said]
+    _manifest_set(root, rel, new)
+    return [f"{verb}: {rel}", *said]
 
 
 def build(root: Path, through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Listing]:
@@ -415,7 +454,9 @@ def learner_magic(line: str, cell: str) -> None:
     said = listing_apply(listing, root)
     print("\n".join(said))
     running = server._state() is not None
-    if running and any(s.startswith(("wrote", "changed")) for s in said):
+    # The reloader watches Python files only: a template or a script is read when it is served.
+    if running and any(s.startswith(("wrote", "changed", "delivered")) and s.endswith(".py")
+                       for s in said):
         print("your server reloaded it" if server.settle(mark) else
               f"your server has not reloaded it yet: {server.problem(mark) or 'see its log'}")
 
@@ -632,7 +673,8 @@ def learner_chapter_start(chapter: int) -> LearnerServer | None:
     state = server._state()
     running = state is not None and state[1] == str(root)
     said = server.start()
-    if running and _manifest(root) != before:
+    changed = {rel for rel, sha in _manifest(root).items() if before.get(rel) != sha}
+    if running and any(rel.endswith(".py") for rel in changed):
         server.settle(mark)  # the catch-up changed files under the running server: its reload
     print(f"your project: {root.name}/, served at {server.url}")
     problem = server.problem(mark if running else None)

@@ -3,6 +3,8 @@
     await talk(path, *frames)       a websocket to it: what came back, or how it was refused
     learner_http(method, path)      an HTTP request to it (workbook.client.http's HttpReply)
     learner_ticket(user_id)         a ticket issued by the learner's own code
+    learner_players(*user_ids)      players for the bots: id, nickname, ticket (LookupError if
+                                    the learner's /api/user does not know one: a set-up fault)
     learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
     await seen_from_outside(...)    what a client of it gets when this process sends to a group
     async with hold(path):          a client connected meanwhile (or how it was refused)
@@ -89,6 +91,24 @@ def learner_ticket(user_id: int) -> str:
     their settings' secret key (run through their manage.py)."""
     code = f"from common.tickets import ticket_issue; print(ticket_issue(user_id={int(user_id)}))"
     return learner_manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
+
+
+def learner_players(*user_ids: int) -> list[dict]:
+    """Players of the learner's copy, as the bots take them: {"user_id", "nickname", "ticket"}
+    for users of its study database, the tickets issued by the learner's own code (one
+    manage.py run for all of them)."""
+    ids = [int(uid) for uid in user_ids]
+    code = ("import json; from common.tickets import ticket_issue; "
+            f"print(json.dumps([ticket_issue(user_id=uid) for uid in {ids!r}]))")
+    tickets = json.loads(learner_manage("shell", "--no-imports", "-c", code).strip()
+                         .splitlines()[-1])
+    players = []
+    for uid, ticket in zip(ids, tickets, strict=True):
+        user = learner_http("GET", f"/api/user?uid={uid}")
+        if user.status != 200:
+            raise LookupError(f"GET /api/user?uid={uid} on your server: {user.status} {user.body}")
+        players.append({"user_id": uid, "nickname": user.body["nickname"], "ticket": ticket})
+    return players
 
 
 def learner_http(method: str, path: str, body: Any = None) -> HttpReply:

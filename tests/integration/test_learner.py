@@ -348,3 +348,25 @@ def test_a_failing_check_shows_the_traceback_the_server_logged_during_the_cell(t
     finally:
         server.stop(quiet=True)
         learner._cell_start.clear()
+
+
+def test_a_deliver_listing_copies_the_reference_files_and_keeps_the_learners(tmp_path):
+    from workbook.learner import REFERENCE_DIR, ListingError, listing_parse
+
+    listing = listing_parse("%%learner deliver answer_game/rules.py answer_game/templates\n",
+                            chapter="09", cell_id="c")
+    root = tmp_path / "proj"
+    said = listing_apply(listing, root)
+    rules = root / "answer_game" / "rules.py"
+    assert rules.read_text() == (REFERENCE_DIR / "answer_game" / "rules.py").read_text()
+    play = root / "answer_game" / "templates" / "answer_game" / "play.html"
+    assert play.read_text() == (REFERENCE_DIR / play.relative_to(root)).read_text()
+    assert "delivered: answer_game/rules.py" in said
+    rules.write_text("# mine\n")
+    assert "kept your version as rules.py.mine" in listing_apply(listing, root)
+    assert (root / "answer_game" / "rules.py.mine").read_text() == "# mine\n"
+    assert listing_apply(listing, root)[0] == "unchanged: answer_game/rules.py"
+    with pytest.raises(ListingError, match="no such file"):
+        listing_apply(listing_parse("%%learner deliver answer_game/nope.py\n"), root)
+    with pytest.raises(ListingError, match="no body"):
+        listing_parse("%%learner deliver answer_game/rules.py\nx = 1\n")
