@@ -2,9 +2,10 @@ from django.apps import AppConfig
 
 
 class AnswerGameConfig(AppConfig):
-    name = "answer_game"
+    default_auto_field = 'django.db.models.BigAutoField'
+    name = 'answer_game'
 
-    def ready(self) -> None:
+    def ready(self):
         # Each uvicorn process starts its room driver (inbox + lease watcher) with the ASGI
         # lifespan, on the running loop, and hands its rooms over on shutdown.
         from common.views import HEALTH_SECTIONS
@@ -19,4 +20,4 @@ class AnswerGameConfig(AppConfig):
         HEALTH_SECTIONS["game"] = hub.stats
 
 
-_registered: set = set()
+_registered = set()

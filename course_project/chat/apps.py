@@ -2,4 +2,5 @@ from django.apps import AppConfig
 
 
 class ChatConfig(AppConfig):
-    name = "chat"
+    default_auto_field = 'django.db.models.BigAutoField'
+    name = 'chat'

@@ -2,4 +2,5 @@ from django.apps import AppConfig
 
 
 class CommonConfig(AppConfig):
-    name = "common"
+    default_auto_field = 'django.db.models.BigAutoField'
+    name = 'common'

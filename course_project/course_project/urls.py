@@ -1,3 +1,5 @@
+"""The project's HTTP routes."""
+
 from django.urls import include, path
 
 from common.views import health
