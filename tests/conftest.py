@@ -19,9 +19,19 @@ def django_ready():
 
 @pytest.fixture(scope="session")
 def live_server():
-    from workbook.liveserver import LiveServer
+    """The reference's live server, started if need be. With WORKBOOK_LIVE_EXTERNAL=1 the server
+    at QUIZ_HOST:QUIZ_PORT is someone else's (the loop test serves a fresh build of the
+    chapters there): it must answer /api/health with status ok, and is left alone."""
+    from course_project.config import config_get
+    from workbook.liveserver import LiveServer, health_get
 
     server = LiveServer.default()
+    if os.environ.get("WORKBOOK_LIVE_EXTERNAL") == "1":
+        cfg = config_get()
+        health = health_get(cfg.client_host, cfg.server_port)
+        assert health is not None and health.get("status") == "ok", (
+            f"WORKBOOK_LIVE_EXTERNAL=1, but {cfg.server_url}/api/health says {health}")
+        return server
     server.start()
     return server
 

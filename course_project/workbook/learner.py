@@ -3,10 +3,12 @@
     python -m workbook learner build DIR --through NN   the copy as chapter NN leaves it
     python -m workbook learner serve DIR [--port P]     its live server, in the background
     python -m workbook learner stop [--port P]          end that server
+    python -m workbook learner regenerate               course_project/ rebuilt from the chapters
 
 A listing is a code cell of a chapter whose first line is the `%%learner` cell magic:
 
-    %%learner run          lines of `django-admin ...` or `python manage.py ...`, run in the copy
+    %%learner run          lines of `django-admin ...` or `python manage.py ...`, run in the copy,
+                           or `rm PATH ...` (a learner's changed file is kept as PATH.mine)
     %%learner file PATH    the cell's body is the whole file PATH of the copy
     %%learner diff PATH    the body is a unified diff that changes PATH
     %%learner deliver PATH [PATH ...]
@@ -60,6 +62,7 @@ from .errors import SetupError, step
 from .liveserver import LiveServer
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+REFERENCE_DIR = REPO_ROOT / "course_project"  # the finished project the chapters build
 DEFAULT_DIR = NOTEBOOKS_DIR / "my_project"  # inside the folder JupyterLab opens; git-ignored
 DEFAULT_PORT = 8100
 MANIFEST = ".workbook/written.json"  # files: path -> sha256 of what a listing last wrote there;
@@ -318,13 +321,15 @@ def _diff_apply(text: str, diff: str, *, reverse: bool) -> str:
 
 def _run_line(root: Path, line: str) -> str:
     words = shlex.split(line)
+    if words[:1] == ["rm"]:
+        return _remove(root, words[1:])
     if words[:1] == ["django-admin"]:
         args = [sys.executable, "-c", _DJANGO_ADMIN, str(REFERENCE_DIR), *words[1:]]
     elif words[:2] == ["python", "manage.py"]:
         args = [sys.executable, "-c", _MANAGE, str(REFERENCE_DIR), *words[2:]]
     else:
-        raise ListingError(f"{line!r}: a run listing takes `django-admin ...` or "
-                           "`python manage.py ...` lines")
+        raise ListingError(f"{line!r}: a run listing takes `django-admin ...`, "
+                           "`python manage.py ...` or `rm PATH ...` lines")
     if words[1:2] == ["startproject"] and (root / "manage.py").exists():
         return f"kept: {root.name}/ already holds a project (manage.py)"
     if words[1:3] == ["manage.py", "startapp"] and len(words) > 3 and (root / words[3]).exists():
@@ -338,6 +343,34 @@ def _run_line(root: Path, line: str) -> str:
         if before.get(rel) != stat:
             _manifest_set(root, rel, (root / rel).read_text(errors="replace"))
     return f"ran: {line}"
+
+
+def _remove(root: Path, paths: list[str]) -> str:
+    """`rm PATH ...`: files (or folders) of the copy go. One the learner changed since a listing
+    or command wrote it is kept as PATH.mine instead; one already gone is no error."""
+    if not paths or any(p.startswith(("-", "/")) or ".." in Path(p).parts for p in paths):
+        raise ListingError(f"rm {' '.join(paths)}: takes paths inside the project folder, no flags")
+    data = _manifest_data(root)
+    said = []
+    for rel in paths:
+        target = root / rel
+        files = sorted(f for f in target.rglob("*") if f.is_file()) if target.is_dir() else (
+            [target] if target.exists() else [])
+        for f in files:
+            frel = f.relative_to(root).as_posix()
+            written = data["files"].pop(frel, None)
+            if "__pycache__" in f.parts or written == _sha(f.read_text(errors="replace")):
+                f.unlink()
+            else:
+                said.append(f"kept your {frel} as {_keep_mine(f).name}")
+        if target.is_dir():
+            for d in sorted((d for d in target.rglob("*") if d.is_dir()), reverse=True):
+                if not any(d.iterdir()):
+                    d.rmdir()
+            if not any(target.iterdir()):
+                target.rmdir()
+    _manifest_write(root, data)
+    return "; ".join([f"removed: {' '.join(paths)}", *said])
 
 
 def _stats(root: Path) -> dict[str, tuple[int, int]]:
@@ -411,6 +444,72 @@ def build(root: Path, through: int, notebooks_dir: Path = NOTEBOOKS_DIR) -> list
             raise SetupError(f"{listing.where}: {exc}", "fix the listing in that chapter") from None
     step("learner", f"{root} built through chapter {through:02d} ({len(listings)} listings)")
     return listings
+
+
+def last_chapter(notebooks_dir: Path = NOTEBOOKS_DIR) -> int:
+    return max(int(nb.name[:2]) for nb in notebooks_dir.glob("[0-9][0-9]-*.ipynb"))
+
+
+def project_files(root: Path) -> dict[str, Path]:
+    """The files of a project folder that a build must reproduce: all but the workbook's own
+    helpers (course_project/workbook/), bytecode, packaging metadata and a copy's manifest."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or rel.parts[0] in ("workbook", ".workbook") or any(
+                part == "__pycache__" or part.endswith(".egg-info") for part in rel.parts):
+            continue
+        if path.suffix in (".pyc", ".mine") or ".mine-" in path.name:
+            continue
+        out[rel.as_posix()] = path
+    return out
+
+
+def build_differences(built: Path, reference: Path = REFERENCE_DIR) -> list[str]:
+    """How a built copy differs from the reference project, a line each, in path order (the
+    first line is the first difference); empty when the chapters reproduce it."""
+    mine, ref = project_files(built), project_files(reference)
+    out = []
+    for rel in sorted(set(mine) | set(ref)):
+        if rel not in ref:
+            out.append(f"{rel}: the chapters write it, course_project/ has no such file")
+        elif rel not in mine:
+            out.append(f"{rel}: in course_project/, but no chapter writes or delivers it")
+        elif mine[rel].read_bytes() != ref[rel].read_bytes():
+            a = ref[rel].read_text(errors="replace").splitlines()
+            b = mine[rel].read_text(errors="replace").splitlines()
+            common = min(len(a), len(b))
+            line = next((i for i in range(common) if a[i] != b[i]), common)
+            out.append(f"{rel}: differs from line {line + 1} on (course_project/ "
+                       f"{a[line]!r:.60} vs the chapters' {b[line]!r:.60})"
+                       if line < common else
+                       f"{rel}: differs from line {line + 1} on ("
+                       + ("course_project/'s" if len(a) > len(b) else "the chapters'")
+                       + " file goes on where the other ends)")
+    return out
+
+
+def regenerate(reference: Path = REFERENCE_DIR) -> list[str]:
+    """Rebuild course_project/ from the chapters: build a fresh copy through the last chapter,
+    write every file of it that course_project/ lacks or holds otherwise, and name (without
+    deleting) the files no chapter writes. What it did, a line each."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="regenerate-") as tmp:
+        built = Path(tmp) / "course_project"
+        build(built, last_chapter())
+        mine, ref = project_files(built), project_files(reference)
+        said = []
+        for rel, path in mine.items():
+            if rel not in ref or ref[rel].read_bytes() != path.read_bytes():
+                target = reference / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                said.append(f"wrote course_project/{rel}")
+        said += [f"course_project/{rel}: no chapter writes it (deliver it, or delete it)"
+                 for rel in ref if rel not in mine]
+    return said or ["course_project/ is what the chapters build: nothing to do"]
 
 
 def learner_catch_up(chapter: int, root: Path | None = None,
@@ -490,8 +589,6 @@ def settings_module(root: Path) -> str:
                          "restore it from chapter 01's listing")
     return m.group(1)
 
-
-REFERENCE_DIR = REPO_ROOT / "course_project"
 # uvicorn, with the reference project's folder taken off sys.path first: the learner's copy uses
 # the same package names (course_project, chat, common, ...), and a module the learner has not
 # written yet must fail to import, not quietly come from the reference. uvicorn's reload worker
@@ -506,6 +603,9 @@ _DJANGO_ADMIN = _OFF_PATH + ("from django.core.management import execute_from_co
                              "execute_from_command_line(['django-admin', *sys.argv[1:]])")
 _MANAGE = _OFF_PATH + ("import runpy; sys.path.insert(0, '.'); sys.argv[0] = 'manage.py'; "
                        "runpy.run_path('manage.py', run_name='__main__')")
+# pytest for the copy's own tests (chapter 11), with the copy's pytest.ini and conftest.py.
+PYTEST_LAUNCH = _OFF_PATH + ("import pytest; sys.path.insert(0, '.'); "
+                             "sys.exit(pytest.main(sys.argv[1:]))")
 
 
 @dataclass
@@ -777,6 +877,7 @@ def main(argv: list[str]) -> int:
     p_build = sub.add_parser("build", help="build the learner's copy from the chapters' listings")
     p_build.add_argument("dir", type=Path)
     p_build.add_argument("--through", type=int, required=True, help="last chapter, e.g. 01")
+    sub.add_parser("regenerate", help="rewrite course_project/ from the chapters' listings")
     p_serve = sub.add_parser("serve", help="serve a learner's copy in the background")
     p_serve.add_argument("dir", type=Path, nargs="?", default=None)
     p_serve.add_argument("--port", type=int, default=None)
@@ -786,6 +887,9 @@ def main(argv: list[str]) -> int:
     port = getattr(args, "port", None) or learner_port()  # build takes no --port
     if args.command == "build":
         build(args.dir.resolve(), args.through)
+    elif args.command == "regenerate":
+        for line in regenerate():
+            step("learner", line)
     elif args.command == "serve":
         server = LearnerServer((args.dir or learner_dir()).resolve(), port)
         step("learner", server.start())

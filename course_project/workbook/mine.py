@@ -10,6 +10,8 @@
     async with hold(path):          a client connected meanwhile (or how it was refused)
     await learner_mysql_connections()  its MySQL connections now, by database
     learner_async(body)             code run inside the copy (its manage.py), pools open
+    learner_pytest(*args)           the copy's own tests, run by pytest in the copy: a TestRun
+    learner_ruff()                  ruff on the copy, with the project's rules: one line a finding
 
 A check must say what the learner's code did, whatever it did: so nothing here raises for a
 refused handshake, a closed socket or an HTTP error; each comes back as a value to print.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +31,14 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .client import HttpReply, http, ws_open
-from .learner import learner_env, learner_manage, learner_server
+from .learner import (
+    PYTEST_LAUNCH,
+    REFERENCE_DIR,
+    learner_dir,
+    learner_env,
+    learner_manage,
+    learner_server,
+)
 
 
 @dataclass
@@ -211,3 +221,54 @@ def learner_async(body: str) -> str:
               + textwrap.indent(textwrap.dedent(body).strip("\n"), " " * 8)
               + "\n    finally:\n        await pools_close()\n\n\nasyncio.run(main())\n")
     return learner_manage("shell", "--no-imports", "-c", script)
+
+
+def _plain(env: dict[str, str]) -> dict[str, str]:
+    """The environment for a tool whose output a chapter prints: no colours (kernels force them)."""
+    env = {k: v for k, v in env.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS")}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+@dataclass
+class TestRun:
+    """What pytest said of the learner's tests: the test ids that passed and failed."""
+
+    returncode: int
+    passed: list[str]
+    failed: list[str]
+    summary: str  # pytest's last line: "5 passed in 1.23s"
+    output: str = field(repr=False)
+
+
+def learner_pytest(*args: str, timeout: float = 180) -> TestRun:
+    """`pytest ARGS` in the learner's copy, with its own pytest.ini and conftest.py, its settings
+    and data (learner_env()), and without the reference project on the path."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", PYTEST_LAUNCH, str(REFERENCE_DIR), "-q", "-rA", "--color=no", "-p",
+         "no:cacheprovider", *args], cwd=learner_dir(), env=_plain(learner_env()),
+        capture_output=True, text=True, timeout=timeout)
+    lines = done.stdout.splitlines()
+    ids = {kind: [ln.split(" ", 1)[1].split(" - ")[0] for ln in lines if ln.startswith(kind + " ")]
+           for kind in ("PASSED", "FAILED", "ERROR")}
+    return TestRun(done.returncode, ids["PASSED"], ids["FAILED"] + ids["ERROR"],
+                   (lines[-1] if lines else done.stderr.strip()[-200:]).strip("= "),
+                   done.stdout + done.stderr)
+
+
+def learner_ruff() -> list[str]:
+    """ruff on the learner's copy with the project's own rules (pyproject.toml): its findings,
+    `path:line:col: CODE message` each (an empty list: clean)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    done = subprocess.run([ruff, "check", "--config", str(REFERENCE_DIR.parent / "pyproject.toml"),
+                           "--output-format", "concise", "--no-fix", "."], cwd=learner_dir(),
+                          env=_plain(dict(os.environ)), capture_output=True, text=True, timeout=60)
+    return [ln for ln in done.stdout.splitlines() if ln.count(":") >= 3]

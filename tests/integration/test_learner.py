@@ -136,6 +136,8 @@ def test_a_listing_cannot_write_outside_the_copy(tmp_path):
     with pytest.raises(ListingError, match="inside the project folder"):
         listing_parse("%%learner file ../escape.py\nx = 1\n")
     with pytest.raises(ListingError, match="django-admin"):
+        listing_apply(Listing("01", "c", "run", "", "curl http://example.com\n"), tmp_path)
+    with pytest.raises(ListingError, match="inside the project folder"):
         listing_apply(Listing("01", "c", "run", "", "rm -rf /\n"), tmp_path)
 
 
@@ -370,3 +372,20 @@ def test_a_deliver_listing_copies_the_reference_files_and_keeps_the_learners(tmp
         listing_apply(listing_parse("%%learner deliver answer_game/nope.py\n"), root)
     with pytest.raises(ListingError, match="no body"):
         listing_parse("%%learner deliver answer_game/rules.py\nx = 1\n")
+
+
+def test_an_rm_line_removes_what_was_written_and_keeps_what_the_learner_changed(tmp_path):
+    from workbook.learner import ListingError, listing_parse
+
+    nbs = chapters(tmp_path / "nb")
+    root = tmp_path / "proj"
+    build(root, 1, nbs)
+    (root / "hello" / "probe.py").write_text("# mine\n")
+    said = listing_apply(listing_parse("%%learner run\nrm mysite/wsgi.py hello\n"), root)
+    assert not (root / "mysite" / "wsgi.py").exists()
+    assert not (root / "hello" / "views.py").exists()
+    assert (root / "hello" / "probe.py.mine").read_text() == "# mine\n"
+    assert "kept your hello/probe.py as probe.py.mine" in said[0]
+    listing_apply(listing_parse("%%learner run\nrm mysite/wsgi.py\n"), root)  # gone: no error
+    with pytest.raises(ListingError, match="inside the project folder"):
+        listing_apply(listing_parse("%%learner run\nrm -rf ../x\n"), root)
