@@ -38,7 +38,7 @@ from .harness import (  # noqa: E402
 
 # One module per benchmark; each registers itself with @scenario.
 SCENARIO_MODULES = ("bench_broadcast", "bench_connections", "bench_db", "bench_notebooks",
-                    "bench_game_broadcast", "bench_scale")
+                    "bench_game_broadcast", "bench_scale", "bench_chat_chapters")
 
 
 def scenarios_load() -> None:
