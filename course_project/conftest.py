@@ -26,7 +26,8 @@ async def app():
 
     lifespan = ApplicationCommunicator(application, {"type": "lifespan"})
     await lifespan.send_input({"type": "lifespan.startup"})
-    assert (await lifespan.receive_output(10))["type"] == "lifespan.startup.complete"
+    started = await lifespan.receive_output(10)
+    assert started["type"] == "lifespan.startup.complete", started.get("message")
     yield application
     await lifespan.send_input({"type": "lifespan.shutdown"})
     assert (await lifespan.receive_output(10))["type"] == "lifespan.shutdown.complete"
