@@ -28,10 +28,41 @@ def chromium_path() -> str | None:
     )
 
 
+# Chinese nicknames and questions render as empty boxes without a CJK font; this one is small.
+CJK_FONT_PACKAGE = "fonts-wqy-microhei"
+
+
+def cjk_font_present() -> bool:
+    if not shutil.which("fc-list"):
+        return False
+    listed = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
+    return bool(listed.stdout.strip())
+
+
+def cjk_font_ensure() -> bool:
+    """A CJK font for readable screenshots: installed with apt-get as root on Debian (like
+    Chromium), else a hint. True if one is there afterwards."""
+    if cjk_font_present():
+        return True
+    if Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        step("browser", f"installing Debian's {CJK_FONT_PACKAGE} with apt-get (one time)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", CJK_FONT_PACKAGE]
+        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(cmd, env=env, capture_output=True)
+    if not cjk_font_present():
+        step("browser", f"no CJK font: Chinese text shows as boxes (apt-get install "
+                        f"{CJK_FONT_PACKAGE})")
+        return False
+    return True
+
+
 def chromium_ensure() -> str:
     found = chromium_path()
     if found:
         step("browser", f"chromium at {found}")
+        cjk_font_ensure()
         return found
     if Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get"):
         step("browser", "installing Debian's chromium with apt-get (one time)")
@@ -40,6 +71,8 @@ def chromium_ensure() -> str:
             if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
                 raise SetupError(f"'{' '.join(cmd)}' failed", "apt-get install -y chromium")
         found = chromium_path()
+    if found:
+        cjk_font_ensure()
     if not found:
         raise SetupError(
             "no chromium for the browser test",

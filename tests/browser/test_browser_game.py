@@ -45,6 +45,37 @@ async def answer(page, *, correct: bool) -> None:
         "document.getElementById('ack-status').textContent === 'Answer received'")
 
 
+PHONE = {"width": 390, "height": 844}
+LINE_PX = 30  # one line of the page's 17 px text (line-height 1.45), with room to spare
+
+
+async def phone_shot(page, phase: str) -> None:
+    await page.screenshot(path=str(REPO_ROOT / ".run" / f"browser-phone-{phase}.png"))
+
+
+async def phone_check_question(page) -> None:
+    """On a 390 px wide screen: the header's parts on one line each, choices labelled A-D."""
+    await phone_shot(page, "question")
+    card = await page.locator("#view-question").bounding_box()
+    for part in ("#q-index", "#countdown"):
+        box = await page.locator(part).bounding_box()
+        assert box and box["height"] < LINE_PX, f"{part} wraps on a phone: {box}"
+        assert box["x"] + box["width"] <= card["x"] + card["width"], f"{part} leaves the card"
+    letters = [await page.text_content(f"[data-testid=choice-{i}] .letter") for i in range(4)]
+    assert letters == ["A", "B", "C", "D"]
+
+
+async def phone_check_reveal(page) -> None:
+    """The reveal shows the right choice and yours with their letters, and no empty rank column."""
+    await phone_shot(page, "reveal")
+    assert (await page.text_content("#reveal-correct"))[:2] in ("A:", "B:", "C:", "D:")
+    assert await page.is_visible("#reveal-mine")
+    assert (await page.text_content("#reveal-mine-choice"))[:2] in ("A:", "B:", "C:", "D:")
+    ranks = page.locator("#scores .rank")
+    assert await ranks.count() == 3 and not any(
+        [await ranks.nth(i).is_visible() for i in range(3)])
+
+
 async def test_three_players_in_three_browsers_play_a_full_game(chromium):
     from playwright.async_api import async_playwright
 
@@ -53,7 +84,8 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS,
                                            headless=True)
         try:
-            ada, bob, cy = [await (await browser.new_context()).new_page() for _ in range(3)]
+            ada, bob = [await (await browser.new_context()).new_page() for _ in range(2)]
+            cy = await (await browser.new_context(viewport=PHONE)).new_page()  # on a phone
             await register(ada, base, "Ada")
             await ada.fill("#questions-input", "2")
             await ada.fill("#seconds-input", "20")
@@ -64,14 +96,19 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
             await register(bob, base, "Bob", f"/play?room={room_id}")
             await register(cy, base, "崔", f"/play?room={room_id}")
             await ada.wait_for_selector("[data-testid=lobby-player] >> nth=2")
+            await cy.wait_for_selector("#view-lobby" + VISIBLE)
+            await phone_shot(cy, "lobby")
             assert await bob.is_hidden("#btn-start")
             await ada.click("#btn-start")
 
             # Question 1: all three answer, so it closes at once (20 s would be long to wait).
+            await cy.wait_for_selector("#view-question" + VISIBLE)
+            await phone_check_question(cy)
             for page, correct in ((ada, True), (bob, False), (cy, True)):
                 await answer(page, correct=correct)
             for page in (ada, bob, cy):
                 await page.wait_for_selector("#view-reveal" + VISIBLE)
+            await phone_check_reveal(cy)
             assert await bob.text_content("#reveal-points") == "0"
             assert int(await ada.text_content("#reveal-points")) >= 500
 
@@ -92,6 +129,26 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
                 boards.append([(await r.locator(".name").text_content(),
                                 int(await r.locator(".score").text_content())) for r in rows])
             await ada.screenshot(path=str(REPO_ROOT / ".run" / "browser-finished.png"))
+            await phone_shot(cy, "finished")
+            assert await cy.locator("#leaderboard .rank").first.is_visible()  # ranks here
+
+            # Someone opens the link after the end: the page says the game is over.
+            late = await (await browser.new_context()).new_page()
+            await register(late, base, "Dee", f"/play?room={room_id}")
+            await late.wait_for_selector("#view-finished" + VISIBLE)
+            assert await late.is_visible("#finished-note")
+
+            # A wrong room link: a page that says so, no socket, no "reconnecting", a way back.
+            sockets = []
+            late.on("websocket", lambda ws: sockets.append(ws.url))
+            await late.goto(base + "/play?room=NOSUCHRM")
+            await late.wait_for_selector("#panel-missing" + VISIBLE)
+            assert await late.text_content("#missing-id") == "NOSUCHRM"
+            await late.wait_for_timeout(1500)  # a retrying socket would have tried by now
+            assert sockets == [] and await late.is_hidden("#conn-status")
+            await late.click("#btn-back")
+            await late.wait_for_selector("#panel-room" + VISIBLE)
+            assert "room=" not in late.url and await late.is_hidden("#conn-status")
         finally:
             await browser.close()
 

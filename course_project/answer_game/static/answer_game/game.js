@@ -32,10 +32,12 @@ const Quiz = (() => {
     toastTimer = setTimeout(() => { el.hidden = true; }, 3500);
   }
 
+  // The connection pill: the game socket's state, or nothing while the page has no socket.
   function connStatus(text) {
     const el = $("conn-status");
-    el.textContent = text;
-    el.dataset.state = text;
+    el.hidden = !text;
+    el.textContent = text || "";
+    el.dataset.state = text || "none";
   }
 
   function showOnly(ids, visible) {
@@ -127,7 +129,7 @@ const Quiz = (() => {
     close() {
       this.stopped = true;
       if (this.ws) this.ws.close(1000);
-      connStatus("closed");
+      connStatus(null);
     }
   }
 

@@ -10,7 +10,9 @@
   window.quizPlay = game;  // for the browser test and for poking around in the dev tools
 
   function panel(id) {
-    for (const p of ["panel-name", "panel-room", "panel-game"]) $(p).hidden = p !== id;
+    for (const p of ["panel-name", "panel-room", "panel-missing", "panel-game"]) {
+      $(p).hidden = p !== id;
+    }
   }
 
   function roomFromUrl() {
@@ -54,6 +56,10 @@
 
   $("btn-start").addEventListener("click", () => game.socket.send({ type: "start" }));
   $("btn-next").addEventListener("click", () => game.socket.send({ type: "next" }));
+  $("btn-back").addEventListener("click", () => {
+    setRoomInUrl(null);
+    route();
+  });
   $("btn-new").addEventListener("click", () => {
     if (game.socket) game.socket.close();
     game.socket = null;
@@ -87,7 +93,10 @@
       button.className = "choice c" + i;
       button.dataset.testid = "choice-" + i;
       button.dataset.choice = i;
-      button.textContent = text;
+      const letter = document.createElement("span");
+      letter.className = "letter";
+      letter.textContent = "ABCD"[i] || String(i + 1);
+      button.append(letter, text);
       button.disabled = answered;
       button.addEventListener("click", () => answer(q.question_id, i));
       box.appendChild(button);
@@ -113,9 +122,12 @@
     const mine = game.pending && game.pending.question_id === r.question_id ? game.pending : null;
     const right = mine && mine.choice === r.correct;
     $("reveal-title").textContent = !mine ? "Time is up" : right ? "Correct!" : "Not this time";
-    $("reveal-correct").textContent = q && q.question_id === r.question_id
-      ? q.choices[r.correct] : "#" + (r.correct + 1);
+    const label = (i) => (q && q.question_id === r.question_id
+      ? `${"ABCD"[i] || i + 1}: ${q.choices[i]}` : `#${i + 1}`);
+    $("reveal-correct").textContent = label(r.correct);
     $("reveal-points").textContent = r.points || 0;
+    $("reveal-mine").hidden = !mine;
+    if (mine) $("reveal-mine-choice").textContent = label(mine.choice);
     Quiz.scoresRender($("scores"), r.scores, Quiz.me().user_id, 10);
     myScore(r.scores);
     const last = q && q.index + 1 >= q.total;
@@ -179,11 +191,23 @@
       game.question = s.question;
       return renderReveal(s.reveal);
     }
-    if (s.phase === "finished") return renderFinished(s.leaderboard);
+    if (s.phase === "finished") {
+      $("finished-note").hidden = false;  // came back, or came late: the game is over
+      return renderFinished(s.leaderboard);
+    }
   }
 
-  function enterRoom(roomId) {
+  // A room id from a link or the join form: a room that does not exist gets a page that says so,
+  // not a socket retrying a refused handshake for ever.
+  async function enterRoom(roomId) {
     const me = Quiz.me();
+    const known = await Quiz.api("GET", `/api/rooms/${encodeURIComponent(roomId)}/results`)
+      .catch(() => null);  // the server is away: the socket below says so, and retries
+    if (known && known.status === 404) {
+      $("missing-id").textContent = roomId;
+      panel("panel-missing");
+      return;
+    }
     panel("panel-game");
     game.roomId = roomId;
     $("room-id").textContent = roomId;
@@ -203,6 +227,11 @@
     if (!me) { panel("panel-name"); $("nickname").focus(); return; }
     $("me-name").textContent = me.nickname;
     if (room) { enterRoom(room); return; }
+    if (new URLSearchParams(location.search).has("room")) {  // not even a room id's characters
+      $("missing-id").textContent = new URLSearchParams(location.search).get("room");
+      panel("panel-missing");
+      return;
+    }
     panel("panel-room");
   }
 
