@@ -24,6 +24,10 @@ REVEAL_PAUSE_MAX = 3.0
 # seat, with 32-character Chinese nicknames) to every socket of the room, so an unbounded room
 # would let anyone make every join cost megabytes.
 SEATS_MAX = 200
+# A seat whose last socket dropped counts as present for this long: a reload or a Wi-Fi blip does
+# not close the open question early for everyone (it would close with "Time is up" for the one
+# coming back). A player gone longer stops holding the room up.
+SEAT_GRACE = 5.0
 
 
 # --- state -----------------------------------------------------------------------------------
@@ -42,6 +46,7 @@ class Player:
     user_id: int
     nickname: str
     conns: list[str] = field(default_factory=list)  # open websockets of this player
+    left_at: float | None = None  # when the last of them closed, while the grace period runs
 
     @property
     def connected(self) -> bool:
@@ -73,6 +78,7 @@ class Game:
     players: dict[int, Player] = field(default_factory=dict)
     watchers: dict[str, int] = field(default_factory=dict)  # conn -> user_id (big screens)
     answers: dict[int, dict[int, AnswerRecord]] = field(default_factory=dict)  # qid -> uid ->
+    grace: float = SEAT_GRACE  # see SEAT_GRACE
 
     @property
     def pause(self) -> float:
@@ -313,11 +319,16 @@ def _question_frame(game: Game) -> dict:
                           tuple(q.choices), game.seconds).frame()
 
 
+def _present(player: Player) -> bool:
+    """Connected, or dropped so recently that the grace period still holds the seat."""
+    return player.connected or player.left_at is not None
+
+
 def _progress(game: Game) -> ProgressChanged:
     q = game.current
     assert q is not None
     answered = game.answers.get(q.question_id, {})
-    total = sum(1 for p in game.players.values() if p.connected or p.user_id in answered)
+    total = sum(1 for p in game.players.values() if _present(p) or p.user_id in answered)
     return ProgressChanged(q.question_id, len(answered), total)
 
 
@@ -355,10 +366,15 @@ def state_frame(game: Game, *, user_id: int, now: float) -> dict:
     return state
 
 
+def _grace_ends(game: Game) -> list[float]:
+    return [p.left_at + game.grace for p in game.players.values() if p.left_at is not None]
+
+
 def wake_at(game: Game) -> float | None:
     """When the driver must call tick() next, if at all."""
     if game.phase == QUESTION:
-        return game.deadline
+        return min([t for t in (game.deadline, *_grace_ends(game)) if t is not None],
+                   default=None)
     if game.phase == REVEAL:
         return game.advance_at
     return None
@@ -387,10 +403,27 @@ def _close(game: Game, at: float) -> list:
     return [_revealed(game)]
 
 
+def _graces_end(game: Game, now: float) -> list:
+    """Seats whose grace period ran out by `now` are left for good: in a question, the others may
+    then all have answered (it closes, at that moment), else the progress shows one fewer."""
+    ended = [p for p in game.players.values()
+             if p.left_at is not None and p.left_at + game.grace <= now]
+    if not ended:
+        return []
+    at = max(p.left_at + game.grace for p in ended)
+    for p in ended:
+        p.left_at = None
+    if game.phase != QUESTION or game.deadline is None or at >= game.deadline:
+        return []
+    if _all_answered(game):
+        return [_progress(game), *_close(game, at)]
+    return [_progress(game)]
+
+
 def _advance(game: Game, now: float) -> list:
     """Close what is due and open what is due, as of `now`; each step at its own scheduled time,
     so a driver that took over late replays the schedule instead of skipping it."""
-    events: list = []
+    events: list = _graces_end(game, now)
     for _ in range(2 * len(game.questions) + 2):
         if game.phase == QUESTION and game.deadline is not None and now >= game.deadline:
             events += _close(game, game.deadline)
@@ -405,9 +438,9 @@ def _all_answered(game: Game) -> bool:
     q = game.current
     if game.phase != QUESTION or q is None:
         return False
-    connected = [p.user_id for p in game.players.values() if p.connected]
+    present = [p.user_id for p in game.players.values() if _present(p)]
     answered = game.answers.get(q.question_id, {})
-    return bool(connected) and all(uid in answered for uid in connected)
+    return bool(present) and all(uid in answered for uid in present)
 
 
 def _after_presence(game: Game, now: float) -> list:
@@ -443,6 +476,7 @@ def _join(game: Game, cmd: Join, now: float) -> list:
                     player = game.players[cmd.user_id] = Player(cmd.user_id, cmd.nickname)
                     events.append(PlayerSeated(cmd.user_id, cmd.nickname))
                 player.conns.append(cmd.conn)
+                player.left_at = None
                 events += _after_presence(game, now)
     state = state_frame(game, user_id=cmd.user_id, now=now)
     return [*events, StateSent(cmd.conn, state)]
@@ -459,7 +493,12 @@ def _leave(game: Game, cmd: Leave, now: float) -> list:
     if player is None:
         return []
     player.conns.remove(cmd.conn)
-    return _after_presence(game, now) if not player.connected else []
+    if player.connected:
+        return []
+    if game.phase == QUESTION:  # a blip or a reload: the seat is held for game.grace seconds
+        player.left_at = now
+        return []
+    return _after_presence(game, now)
 
 
 def _sync(game: Game, cmd: Sync, now: float) -> list:
@@ -545,7 +584,7 @@ def _clone(game: Game) -> Game:
     still_open = {q.question_id for q in game.questions[open_from:]}
     return replace(
         game,
-        players={uid: Player(p.user_id, p.nickname, list(p.conns))
+        players={uid: Player(p.user_id, p.nickname, list(p.conns), p.left_at)
                  for uid, p in game.players.items()},
         watchers=dict(game.watchers),
         answers={qid: dict(rows) if qid in still_open else rows
@@ -601,7 +640,8 @@ def game_to_json(game: Game, *, now: float) -> dict:
         "phase": game.phase, "index": game.index,
         "deadline_in": None if game.deadline is None else game.deadline - now,
         "advance_in": None if game.advance_at is None else game.advance_at - now,
-        "players": [{"user_id": p.user_id, "nickname": p.nickname, "conns": list(p.conns)}
+        "players": [{"user_id": p.user_id, "nickname": p.nickname, "conns": list(p.conns),
+                     "left_in": None if p.left_at is None else p.left_at - now}
                     for p in game.players.values()],
         "watchers": [[conn, uid] for conn, uid in game.watchers.items()],
     }
@@ -611,7 +651,8 @@ def snapshot_changes(game: Game) -> tuple:
     """What of `game_to_json` can change during a game (questions, room, host and seconds never
     do), with the clocks as monotonic times: equal values mean an equal snapshot."""
     return (game.phase, game.index, game.deadline, game.advance_at, tuple(game.watchers.items()),
-            tuple((p.user_id, p.nickname, tuple(p.conns)) for p in game.players.values()))
+            tuple((p.user_id, p.nickname, tuple(p.conns), p.left_at)
+                  for p in game.players.values()))
 
 
 def game_from_json(data: dict, *, now: float, age: float = 0.0) -> Game:
@@ -627,7 +668,8 @@ def game_from_json(data: dict, *, now: float, age: float = 0.0) -> Game:
         questions=[Question(**q) for q in data["questions"]],
         phase=data["phase"], index=int(data["index"]),
         deadline=at(data["deadline_in"]), advance_at=at(data["advance_in"]),
-        players={int(p["user_id"]): Player(int(p["user_id"]), p["nickname"], list(p["conns"]))
+        players={int(p["user_id"]): Player(int(p["user_id"]), p["nickname"], list(p["conns"]),
+                                           at(p.get("left_in")))
                  for p in data["players"]},
         watchers={conn: int(uid) for conn, uid in data["watchers"]},
     )

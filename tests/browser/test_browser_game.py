@@ -112,15 +112,21 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
             assert await bob.text_content("#reveal-points") == "0"
             assert int(await ada.text_content("#reveal-points")) >= 500
 
-            # Bob's connection drops; the page reconnects by itself and gets the state back.
+            # Question 2: Bob's connection drops; the page reconnects by itself and gets the
+            # state back. Then, with the two others answered, he reloads the page: the question
+            # stays open for him (the seat's grace period), and he answers once he is back.
             await ada.click("#btn-next")
             await bob.evaluate("window.quizPlay.socket.ws.close()")
             status = "document.getElementById('conn-status').textContent === '{}'"
             await bob.wait_for_function(status.format("reconnecting"))
             await bob.wait_for_function(status.format("online"))
             await bob.wait_for_selector("#view-question" + VISIBLE)
-            for page, correct in ((ada, True), (bob, False), (cy, False)):
+            for page, correct in ((ada, True), (cy, False)):
                 await answer(page, correct=correct)
+            await bob.reload()
+            await bob.wait_for_selector("#view-question" + VISIBLE)
+            assert await ada.is_visible("#view-question")  # not closed for everyone
+            await answer(bob, correct=False)
 
             boards = []
             for page in (ada, bob, cy):

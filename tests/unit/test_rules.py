@@ -104,22 +104,46 @@ def test_a_late_driver_replays_the_schedule_and_finishes():
         "Revealed", "QuestionOpened", "ProgressChanged", "Revealed", "Finished", "StatusChanged"]
 
 
-def test_the_question_closes_early_when_every_connected_player_answered():
+def test_the_question_closes_early_when_every_present_player_answered():
     game = started(HOST, ANN, BOB, now=100.0)
-    game, _ = run(game, Leave("c3"), now=100.5)  # Bob dropped: nobody waits for him
+    game, _ = run(game, Leave("c3"), now=100.5)  # Bob dropped: held for the grace period only
     game, events = run(game, Answer(ANN, "c2", 10, 1), Answer(HOST, "c1", 10, 2), now=101.0)
-    assert game.phase == rules.REVEAL
+    assert game.phase == rules.QUESTION  # Bob may be reloading his page
+    assert rules.wake_at(game) == 100.5 + rules.SEAT_GRACE
+    game, events = rules.tick(game, now=100.5 + rules.SEAT_GRACE)
+    assert game.phase == rules.REVEAL  # gone for longer: nobody waits for him
     [reveal] = of(events, rules.Revealed)
     assert dict(reveal.points) == {HOST: 0, ANN: 950, BOB: 0}
-    assert [p.answered for p in of(events, rules.ProgressChanged)] == [1, 2]
+    assert game.advance_at == 100.5 + rules.SEAT_GRACE + game.pause
 
 
-def test_progress_counts_connected_players_and_those_who_answered():
+def test_a_player_back_within_the_grace_period_finds_the_question_open_and_answers():
+    game = started(HOST, ANN, now=100.0)
+    game, _ = run(game, Answer(HOST, "c1", 10, 1), Leave("c2"), now=101.0)
+    game, events = run(game, Join(ANN, "Ann", "c2b"), now=102.0)  # a one-second reload
+    [state] = of(events, rules.StateSent)
+    assert state.state["phase"] == rules.QUESTION and state.state["answered"] is False
+    game, events = run(game, Answer(ANN, "c2b", 10, 1), now=103.0)
+    assert of(events, rules.AnswerAccepted) and game.phase == rules.REVEAL
+
+
+def test_progress_counts_present_players_and_those_who_answered():
     game = started(HOST, ANN, BOB, now=100.0)
     game, events = run(game, Answer(ANN, "c2", 10, 1), Leave("c2"), now=101.0)
     assert (events[-1].answered, events[-1].total) == (1, 3)
     game, events = run(game, Leave("c3"), now=101.0)
+    assert events == []  # within the grace period Bob still counts
+    game, events = rules.tick(game, now=101.0 + rules.SEAT_GRACE)
     assert game.phase == rules.QUESTION and (events[-1].answered, events[-1].total) == (1, 2)
+
+
+def test_a_dropped_seat_survives_a_snapshot_with_its_grace_period():
+    game = started(HOST, ANN, now=100.0)
+    game, _ = run(game, Leave("c2"), now=101.0)
+    data = rules.game_to_json(game, now=102.0)
+    moved = rules.game_from_json(data, now=500.0)  # another process, another clock
+    assert moved.players[ANN].left_at == 499.0
+    assert rules.wake_at(moved) == 499.0 + rules.SEAT_GRACE
 
 
 def test_a_second_answer_is_a_duplicate_and_changes_nothing():
