@@ -2,7 +2,8 @@
 
     await talk(path, *frames)       a websocket to it: what came back, or how it was refused
     learner_http(method, path)      an HTTP request to it (workbook.client.http's HttpReply)
-    learner_ticket(user_id)         a ticket issued by the learner's own code
+    learner_ticket(user_id)         a ticket issued by the learner's own code (learner_tickets:
+                                    several, for any copy)
     learner_players(*user_ids)      players for the bots: id, nickname, ticket (LookupError if
                                     the learner's /api/user does not know one: a set-up fault)
     learner_layer(), learner_redis()  a channel layer and a Redis client on its Redis database
@@ -24,8 +25,12 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -96,24 +101,26 @@ async def talk(path: str, *frames: Any, replies: int | None = None, wait: float 
     return seen
 
 
+def learner_tickets(user_ids: Iterable[int], root: Path | None = None) -> list[str]:
+    """Tickets for `user_ids`, issued by the copy's own `common.tickets.ticket_issue` with its
+    own settings' secret key (until chapter 10, startproject's), in one manage.py run."""
+    ids = [int(uid) for uid in user_ids]
+    code = ("import json; from common.tickets import ticket_issue; "
+            f"print(json.dumps([ticket_issue(user_id=uid) for uid in {ids!r}]))")
+    out = learner_manage("shell", "--no-imports", "-c", code, root=root)
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def learner_ticket(user_id: int) -> str:
-    """A ticket for `user_id`, issued by the learner's own `common.tickets.ticket_issue`, with
-    their settings' secret key (run through their manage.py)."""
-    code = f"from common.tickets import ticket_issue; print(ticket_issue(user_id={int(user_id)}))"
-    return learner_manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
+    """A ticket for `user_id`, issued by the learner's own code (learner_tickets)."""
+    return learner_tickets([user_id])[0]
 
 
 def learner_players(*user_ids: int) -> list[dict]:
     """Players of the learner's copy, as the bots take them: {"user_id", "nickname", "ticket"}
-    for users of its study database, the tickets issued by the learner's own code (one
-    manage.py run for all of them)."""
-    ids = [int(uid) for uid in user_ids]
-    code = ("import json; from common.tickets import ticket_issue; "
-            f"print(json.dumps([ticket_issue(user_id=uid) for uid in {ids!r}]))")
-    tickets = json.loads(learner_manage("shell", "--no-imports", "-c", code).strip()
-                         .splitlines()[-1])
+    for users of its study database, the tickets issued by the learner's own code."""
     players = []
-    for uid, ticket in zip(ids, tickets, strict=True):
+    for uid, ticket in zip(user_ids, learner_tickets(user_ids), strict=True):
         user = learner_http("GET", f"/api/user?uid={uid}")
         if user.status != 200:
             raise LookupError(f"GET /api/user?uid={uid} on your server: {user.status} {user.body}")
@@ -236,17 +243,13 @@ class TestRun:
 
     returncode: int
     passed: list[str]
-    failed: list[str]
-    summary: str  # pytest's last line: "5 passed in 1.23s"
-    output: str = field(repr=False)
+    failed: list[str]  # failed or errored
+    output: str = field(repr=False)  # pytest's whole report
 
 
 def learner_pytest(*args: str, timeout: float = 180) -> TestRun:
     """`pytest ARGS` in the learner's copy, with its own pytest.ini and conftest.py, its settings
     and data (learner_env()), and without the reference project on the path."""
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-c", PYTEST_LAUNCH, str(REFERENCE_DIR), "-q", "-rA", "--color=no", "-p",
          "no:cacheprovider", *args], cwd=learner_dir(), env=_plain(learner_env()),
@@ -255,18 +258,12 @@ def learner_pytest(*args: str, timeout: float = 180) -> TestRun:
     ids = {kind: [ln.split(" ", 1)[1].split(" - ")[0] for ln in lines if ln.startswith(kind + " ")]
            for kind in ("PASSED", "FAILED", "ERROR")}
     return TestRun(done.returncode, ids["PASSED"], ids["FAILED"] + ids["ERROR"],
-                   (lines[-1] if lines else done.stderr.strip()[-200:]).strip("= "),
                    done.stdout + done.stderr)
 
 
 def learner_ruff() -> list[str]:
     """ruff on the learner's copy with the project's own rules (pyproject.toml): its findings,
     `path:line:col: CODE message` each (an empty list: clean)."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     done = subprocess.run([ruff, "check", "--config", str(REFERENCE_DIR.parent / "pyproject.toml"),
                            "--output-format", "concise", "--no-fix", "."], cwd=learner_dir(),

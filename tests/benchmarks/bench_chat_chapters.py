@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import tempfile
 from pathlib import Path
 
@@ -32,21 +31,11 @@ def _sizes(opts: Options) -> tuple[int, int, int]:
     return opts.pick(300, 20), opts.pick(20, 3), opts.pick(25, 10)
 
 
-def copy_tickets(root: Path, user_ids: range) -> list[str]:
-    """Tickets issued by the copy's own code, with its own settings: chapter 05's copy still signs
-    with the SECRET_KEY that startproject wrote, chapter 10's with the project's."""
-    from workbook.learner import learner_manage
-
-    code = ("import json; from common.tickets import ticket_issue; "
-            f"print(json.dumps([ticket_issue(user_id=u) for u in {list(user_ids)!r}]))")
-    return json.loads(learner_manage("shell", "--no-imports", "-c", code, root=root)
-                      .strip().splitlines()[-1])
-
-
 async def _copy_measure(opts: Options, label: str, root: Path, anchor: Side) -> dict[str, float]:
     import psutil
 
     from workbook.learner import LearnerServer
+    from workbook.mine import learner_tickets
 
     rounds, warmup, block = _sizes(opts)
     server = LearnerServer(root, PROJECT_PORT)
@@ -56,7 +45,8 @@ async def _copy_measure(opts: Options, label: str, root: Path, anchor: Side) -> 
     try:
         if not server.answers():
             raise RuntimeError(f"{label}: the copy does not serve: {server.problem()}")
-        tickets = copy_tickets(root, range(1, CLIENTS + 1))
+        # issued by the copy's own code: chapter 05's still signs with startproject's key
+        tickets = learner_tickets(range(1, CLIENTS + 1), root=root)
         copy = Side(await _room(PROJECT_PORT, f"bench-{COPIES[label]:02d}", tickets),
                     psutil.Process(server._state()[0]))
         try:
