@@ -3,8 +3,8 @@
 One process drives each room: the one holding the Redis lease `quiz:room:<id>:driver` (SET NX PX
 3000; the value is that process's private inbox channel; renewed every second by a compare-and-set
 Lua script, released on shutdown). Only the driver changes the room: consumers on every process
-hand their players' commands (join, leave, sync, start, answer, next) to the room's driver, directly
-on its own process, else to the inbox named in the lease.
+hand their players' commands (join, leave, sync, start, answer, next; the rematch view its
+rematch) to the room's driver, directly on its own process, else to the inbox named in the lease.
 The driver applies them to the pure state machine (`rules`) with ITS time.monotonic(), inserts
 accepted answers into MySQL (the UNIQUE key makes a replay `duplicate_answer`, never a second row),
 saves a JSON snapshot to Redis when more than the answers changed (the open question as "seconds
@@ -65,7 +65,7 @@ LEASE_TRUST = store.LEASE_MS / 1000 - 1.5
 
 COMMANDS: dict[str, type] = {cls.__name__.lower(): cls for cls in
                              (rules.Join, rules.Leave, rules.Sync, rules.Start, rules.Next,
-                              rules.Answer)}
+                              rules.Answer, rules.Rematch)}
 
 
 def command_encode(cmd: Command) -> dict:

@@ -6,6 +6,8 @@
 Every function takes `now` (the driver's time.monotonic()) explicitly and returns a NEW game plus
 the events the edges act on: frames to broadcast or to send to one connection (`conn`), rows to
 persist. Phases: lobby -> question -> reveal -> question -> ... -> reveal -> finished.
+A finished room may point to its rematch: a new room, made by the edges, where the same players
+hold seats.
 
 The correct choice of a question reaches a frame only in its reveal (and in `state` after it).
 `AnswerAccepted.record` holds the database row (choice, correctness, points): the driver stores it,
@@ -14,6 +16,7 @@ and only sends the bare `answer_ack`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,6 +82,7 @@ class Game:
     watchers: dict[str, int] = field(default_factory=dict)  # conn -> user_id (big screens)
     answers: dict[int, dict[int, AnswerRecord]] = field(default_factory=dict)  # qid -> uid ->
     grace: float = SEAT_GRACE  # see SEAT_GRACE
+    rematch: str | None = None  # once finished: the room the host opened for a rematch
 
     @property
     def pause(self) -> float:
@@ -100,12 +104,18 @@ class Game:
         return totals
 
 
-def game_new(*, room_id: str, host_id: int, seconds: float, questions: list[Question]) -> Game:
+def game_new(*, room_id: str, host_id: int, seconds: float, questions: list[Question],
+             seats: Sequence[tuple[int, str]] = ()) -> Game:
+    """A room in its lobby. `seats` (user_id, nickname) are taken before anyone connects: a
+    rematch keeps the last game's players in their seats, shown as away until they are back."""
     if not questions:
         raise ValueError("a game needs at least one question")
     if not seconds > 0:
         raise ValueError("seconds must be positive")
-    return Game(room_id=room_id, host_id=host_id, seconds=float(seconds), questions=questions)
+    if len(seats) > SEATS_MAX:
+        raise ValueError(f"at most {SEATS_MAX} seats")
+    return Game(room_id=room_id, host_id=host_id, seconds=float(seconds), questions=questions,
+                players={uid: Player(uid, nickname) for uid, nickname in seats})
 
 
 def points_for(*, correct: bool, elapsed: float, seconds: float) -> int:
@@ -161,7 +171,16 @@ class Answer:
     choice: Any
 
 
-Command = Join | Leave | Sync | Start | Next | Answer
+@dataclass(frozen=True)
+class Rematch:
+    """The host opened `room_id` for a rematch of this finished game (the edges made that room
+    and checked who asked and when, so anything else is ignored)."""
+
+    user_id: int
+    room_id: str
+
+
+Command = Join | Leave | Sync | Start | Next | Answer | Rematch
 
 
 # --- events (what the edges send or store) -----------------------------------------------------
@@ -251,6 +270,14 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class RematchOpened:
+    room_id: str
+
+    def frame(self) -> dict:
+        return {"type": "rematch", "room_id": self.room_id}
+
+
+@dataclass(frozen=True)
 class AnswerAccepted:
     conn: str
     record: AnswerRecord  # for the database only
@@ -297,8 +324,8 @@ class StatusChanged:
         return None
 
 
-Event = (LobbyChanged | QuestionOpened | ProgressChanged | Revealed | Finished | AnswerAccepted
-         | Rejected | StateSent | PlayerSeated | StatusChanged)
+Event = (LobbyChanged | QuestionOpened | ProgressChanged | Revealed | Finished | RematchOpened
+         | AnswerAccepted | Rejected | StateSent | PlayerSeated | StatusChanged)
 
 
 def project_reveal(frame: dict, *, user_id: int) -> dict:
@@ -363,6 +390,7 @@ def state_frame(game: Game, *, user_id: int, now: float) -> dict:
         state["next_in"] = round(max(0.0, (game.advance_at or now) - now), 3)
     elif game.phase == FINISHED:
         state["leaderboard"] = leaderboard_list(game)
+        state["rematch"] = game.rematch
     return state
 
 
@@ -571,7 +599,15 @@ def _answer(game: Game, cmd: Answer, now: float) -> list:
     return events
 
 
-_HANDLERS = {Join: _join, Leave: _leave, Sync: _sync, Start: _start, Next: _next, Answer: _answer}
+def _rematch(game: Game, cmd: Rematch, now: float) -> list:
+    if cmd.user_id != game.host_id or game.phase != FINISHED or game.rematch is not None:
+        return []
+    game.rematch = cmd.room_id
+    return [RematchOpened(cmd.room_id)]
+
+
+_HANDLERS = {Join: _join, Leave: _leave, Sync: _sync, Start: _start, Next: _next, Answer: _answer,
+             Rematch: _rematch}
 
 
 def _clone(game: Game) -> Game:
@@ -644,13 +680,15 @@ def game_to_json(game: Game, *, now: float) -> dict:
                      "left_in": None if p.left_at is None else p.left_at - now}
                     for p in game.players.values()],
         "watchers": [[conn, uid] for conn, uid in game.watchers.items()],
+        "rematch": game.rematch,
     }
 
 
 def snapshot_changes(game: Game) -> tuple:
     """What of `game_to_json` can change during a game (questions, room, host and seconds never
     do), with the clocks as monotonic times: equal values mean an equal snapshot."""
-    return (game.phase, game.index, game.deadline, game.advance_at, tuple(game.watchers.items()),
+    return (game.phase, game.index, game.deadline, game.advance_at, game.rematch,
+            tuple(game.watchers.items()),
             tuple((p.user_id, p.nickname, tuple(p.conns), p.left_at)
                   for p in game.players.values()))
 
@@ -672,6 +710,7 @@ def game_from_json(data: dict, *, now: float, age: float = 0.0) -> Game:
                                            at(p.get("left_in")))
                  for p in data["players"]},
         watchers={conn: int(uid) for conn, uid in data["watchers"]},
+        rematch=data.get("rematch"),
     )
     if game.phase not in PHASES:
         raise ValueError(f"unknown phase {game.phase!r}")

@@ -16,6 +16,14 @@ async def room_get(*, room_id: str) -> dict | None:
     ).fetchone()
 
 
+async def players_list(*, room_id: str) -> list[dict]:
+    """The room's seats (user_id, nickname), in the order they were taken."""
+    return await DBExecute(
+        "SELECT user_id, nickname FROM player WHERE room_id = %s ORDER BY joined_at, user_id",
+        (room_id,), pool="game", rows="dict",
+    ).fetchall()
+
+
 async def questions_pick(*, count: int) -> list[Question]:
     """`count` distinct random questions of the bank."""
     rows = await DBExecute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections.abc import Sequence
 
 import pymysql
 
@@ -12,7 +13,7 @@ from common.dbexecute import DB_OUTAGE_ERRORS, DBExecute, connection_lost, trans
 
 from . import store
 from .rules import AnswerRecord, game_new, game_to_json
-from .selectors import answer_get, questions_pick
+from .selectors import answer_get, players_list, questions_pick, room_get
 
 QUESTIONS_MAX = 50
 SECONDS_MIN, SECONDS_MAX = 1, 120
@@ -38,12 +39,31 @@ def room_params_clean(body: dict) -> tuple[int, float]:
     return count, round(float(seconds), 3)
 
 
+# A room's id is its code: read off a projector and typed on phones, so short, in capitals and
+# digits without look-alikes (no 0/O, 1/I/L). 31**6, about 887 million codes; a clash draws again.
+ROOM_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+ROOM_CODE_LENGTH = 6
+
+
+class RoomNotFound(LookupError):
+    pass
+
+
+class RematchRefused(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def room_id_new() -> str:
-    """8 URL-safe characters ([A-Za-z0-9_-]): also a valid channel-layer group name."""
-    return secrets.token_urlsafe(6)
+    """A fresh room code (also a valid channel-layer group name)."""
+    return "".join(secrets.choice(ROOM_CODE_ALPHABET) for _ in range(ROOM_CODE_LENGTH))
 
 
-async def room_create(*, host_id: int, questions: int, seconds: float) -> str:
+async def room_create(*, host_id: int, questions: int, seconds: float,
+                      seats: Sequence[tuple[int, str]] = ()) -> str:
+    """A new room in its lobby, with `questions` questions drawn from the bank; `seats`
+    (user_id, nickname) are seated already (a rematch)."""
     picked = await questions_pick(count=questions)
     if len(picked) < questions:
         raise RoomParamsError(f"the question bank has only {len(picked)} questions")
@@ -58,14 +78,41 @@ async def room_create(*, host_id: int, questions: int, seconds: float) -> str:
                     await tx.execute(
                         "INSERT INTO room_question (room_id, position, question_id) "
                         "VALUES (%s, %s, %s)", (room_id, position, question.question_id))
+                for user_id, nickname in seats:
+                    await tx.execute(
+                        "INSERT INTO player (room_id, user_id, nickname) VALUES (%s, %s, %s)",
+                        (room_id, user_id, nickname))
         except pymysql.IntegrityError as exc:
             if exc.args[0] == DUPLICATE_KEY:
                 continue  # that random id exists already: draw another
             raise
-        game = game_new(room_id=room_id, host_id=host_id, seconds=seconds, questions=picked)
+        game = game_new(room_id=room_id, host_id=host_id, seconds=seconds, questions=picked,
+                        seats=seats)
         await store.snapshot_save(room_id=room_id, data=game_to_json(game, now=time.monotonic()))
         return room_id
     raise RuntimeError("could not draw a free room id")
+
+
+async def room_rematch(*, room_id: str, host_id: int) -> tuple[str, bool]:
+    """The room of a finished game's rematch, made on the first call: same number of questions
+    (drawn again), same seconds, same host, every player of the game seated. (room id, made now).
+    Refused unless `host_id` hosted the room and its game is over."""
+    room = await room_get(room_id=room_id)
+    if room is None:
+        raise RoomNotFound(room_id)
+    if int(room["host_id"]) != host_id:
+        raise RematchRefused("not_host", "only the host can open a rematch")
+    if room["status"] != "finished":
+        raise RematchRefused("wrong_phase", "a rematch opens once the game is over")
+    existing = await store.rematch_get(room_id=room_id)
+    if existing is not None:
+        return existing, False
+    seats = [(int(row["user_id"]), row["nickname"])
+             for row in await players_list(room_id=room_id)]
+    new_id = await room_create(host_id=host_id, questions=int(room["questions"]),
+                               seconds=float(room["seconds"]), seats=seats)
+    winner = await store.rematch_set(room_id=room_id, rematch_id=new_id)
+    return winner, winner == new_id  # a concurrent call's room won: its lobby stays unused
 
 
 async def answer_store(*, room_id: str, record: AnswerRecord) -> bool:

@@ -4,6 +4,7 @@
                             owner: the inbox of the driver that saved it ('' = handed back)}
     quiz:room:<id>:driver   the driver's inbox channel; SET NX PX 3000, renewed with a CAS script
     quiz:proc:<proc>        a process is alive (<proc>: its hub inbox); PX 3000, renewed
+    quiz:room:<id>:rematch  the room opened for the rematch of finished room <id>; SET NX
 
 A lease can vanish while its driver lives: Redis restarted empty (no persistence), or the driver
 stalled past the 3 s. The driver takes it back if the snapshot is still its own (or gone with
@@ -123,6 +124,10 @@ def lease_key(room_id: str) -> str:
     return f"quiz:room:{room_id}:driver"
 
 
+def rematch_key(room_id: str) -> str:
+    return f"quiz:room:{room_id}:rematch"
+
+
 def proc_key(proc: str) -> str:
     return f"quiz:proc:{proc}"
 
@@ -171,6 +176,18 @@ async def leases_owners(*, room_ids: list[str]) -> dict[str, str | None]:
         return {}
     values = await redis_get().mget([lease_key(r) for r in room_ids])
     return dict(zip(room_ids, values, strict=True))
+
+
+async def rematch_get(*, room_id: str) -> str | None:
+    return await redis_get().get(rematch_key(room_id))
+
+
+async def rematch_set(*, room_id: str, rematch_id: str) -> str:
+    """Record `rematch_id` as the room's rematch unless one is recorded already: the one that
+    holds now."""
+    if await redis_get().set(rematch_key(room_id), rematch_id, nx=True, ex=SNAPSHOT_TTL_S):
+        return rematch_id
+    return await rematch_get(room_id=room_id) or rematch_id
 
 
 async def proc_beat(*, proc: str) -> None:

@@ -10,4 +10,5 @@ urlpatterns = [
     re_path(rf"^screen/{ROOM}$", views.screen_page, name="screen"),
     path("api/rooms", views.room_create_view),
     re_path(rf"^api/rooms/{ROOM}/results$", views.room_results_view),
+    re_path(rf"^api/rooms/{ROOM}/rematch$", views.room_rematch_view),
 ]

@@ -11,8 +11,17 @@ from qrcode.image.svg import SvgPathImage
 from common.http import ApiError, api_view, bearer_token, json_body, json_response
 from common.tickets import TicketError, ticket_verify
 
+from . import rules
+from .driver import hub
 from .selectors import results_get
-from .services import RoomParamsError, room_create, room_params_clean
+from .services import (
+    RematchRefused,
+    RoomNotFound,
+    RoomParamsError,
+    room_create,
+    room_params_clean,
+    room_rematch,
+)
 
 ANSWER_COLUMNS = ["room_id", "position", "question_id", "user_id", "nickname", "choice",
                   "correct", "elapsed_ms", "points"]
@@ -32,6 +41,26 @@ async def room_create_view(request: HttpRequest) -> HttpResponse:
     except RoomParamsError as exc:
         raise ApiError(400, "bad_field", str(exc)) from None
     return json_response({"room_id": room_id}, status=201)
+
+
+@api_view("POST")
+async def room_rematch_view(request: HttpRequest, room_id: str) -> HttpResponse:
+    """POST /api/rooms/<id>/rematch with the host's Bearer ticket, once the game is over: 201
+    {"room_id": new} with every player of the game seated, and a `rematch` frame to the room's
+    sockets; asked again, 200 with the same room."""
+    try:
+        host_id = ticket_verify(bearer_token(request))
+    except TicketError as exc:
+        raise ApiError(401, "bad_ticket", f"the ticket is {exc.reason}") from None
+    try:
+        new_id, made = await room_rematch(room_id=room_id, host_id=host_id)
+    except RoomNotFound:
+        raise ApiError(404, "unknown_room", f"no room {room_id!r}") from None
+    except RematchRefused as exc:
+        raise ApiError(403 if exc.code == "not_host" else 409, exc.code, str(exc)) from None
+    # Every call tells the room (the rules ignore a repeat): a retry mends a lost notice.
+    await hub.command(room_id=room_id, cmd=rules.Rematch(host_id, new_id))
+    return json_response({"room_id": new_id}, status=201 if made else 200)
 
 
 @api_view("GET")
@@ -72,4 +101,5 @@ async def screen_page(request: HttpRequest, room_id: str) -> HttpResponse:
     host's ticket, shows the join link as a QR code, the question, answer counts, scores."""
     join_url = request.build_absolute_uri(f"/play?room={room_id}")
     return render(request, "answer_game/screen.html",
-                  {"room_id": room_id, "join_url": join_url, "join_qr": join_qr_svg(join_url)})
+                  {"room_id": room_id, "home_url": request.build_absolute_uri("/"),
+                   "join_url": join_url, "join_qr": join_qr_svg(join_url)})

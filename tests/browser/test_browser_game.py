@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
+from answer_game.services import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from course_project.config import REPO_ROOT, config_get
 from workbook.browser import CHROMIUM_ARGS, chromium_path
 from workbook.client import http
@@ -17,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.live,
 BANK = json.loads((REPO_ROOT / "data" / "questions.json").read_text(encoding="utf-8"))
 ANSWER_BY_TEXT = {q["text"]: q["answer"] for q in BANK}
 VISIBLE = ":not([hidden])"
+ROOM_CODE = f"[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}"
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,7 @@ async def answer(page, *, correct: bool) -> None:
 
 
 PHONE = {"width": 390, "height": 844}
+PROJECTOR = {"width": 1920, "height": 1080}
 LINE_PX = 30  # one line of the page's 17 px text (line-height 1.45), with room to spare
 
 
@@ -63,6 +67,16 @@ async def phone_check_question(page) -> None:
         assert box["x"] + box["width"] <= card["x"] + card["width"], f"{part} leaves the card"
     letters = [await page.text_content(f"[data-testid=choice-{i}] .letter") for i in range(4)]
     assert letters == ["A", "B", "C", "D"]
+
+
+async def phone_check_lobby(page) -> None:
+    """The code and the join link with its Copy button fit a 390 px wide screen."""
+    await phone_shot(page, "lobby")
+    card = await page.locator("#view-lobby").bounding_box()
+    for part in ("#share-code", "#join-url", "#btn-copy"):
+        box = await page.locator(part).bounding_box()
+        assert box and box["x"] + box["width"] <= card["x"] + card["width"], f"{part} overflows"
+    assert (await page.locator("#btn-copy").bounding_box())["height"] < 2 * LINE_PX
 
 
 async def phone_check_reveal(page) -> None:
@@ -84,7 +98,10 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS,
                                            headless=True)
         try:
-            ada, bob = [await (await browser.new_context()).new_page() for _ in range(2)]
+            # Ada may use the clipboard: her "Copy" button is checked below.
+            ada = await (await browser.new_context(
+                permissions=["clipboard-read", "clipboard-write"])).new_page()
+            bob = await (await browser.new_context()).new_page()
             cy = await (await browser.new_context(viewport=PHONE)).new_page()  # on a phone
             await register(ada, base, "Ada")
             await ada.fill("#questions-input", "2")
@@ -92,12 +109,25 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
             await ada.click("#btn-create")
             await ada.wait_for_selector("#view-lobby" + VISIBLE)
             room_id = await ada.text_content("#room-id")
-            assert f"room={room_id}" in ada.url
-            await register(bob, base, "Bob", f"/play?room={room_id}")
+            assert re.fullmatch(ROOM_CODE, room_id) and f"room={room_id}" in ada.url
+            join_url = f"{base}/play?room={room_id}"
+            assert await ada.text_content("#share-code") == room_id
+            assert await ada.input_value("#join-url") == join_url
+            await ada.click("#btn-copy")
+            await ada.wait_for_function("document.getElementById('btn-copy').textContent "
+                                        "=== 'Copied'")
+            assert await ada.evaluate("navigator.clipboard.readText()") == join_url
+
+            # Bob types the code as read off the projector: lower case, with a space.
+            await register(bob, base, "Bob")
+            await bob.fill("#room-input", f" {room_id[:3].lower()} {room_id[3:].lower()}")
+            await bob.click("#btn-join")
+            await bob.wait_for_selector("#view-lobby" + VISIBLE)
+            assert await bob.text_content("#room-id") == room_id
             await register(cy, base, "崔", f"/play?room={room_id}")
             await ada.wait_for_selector("[data-testid=lobby-player] >> nth=2")
             await cy.wait_for_selector("#view-lobby" + VISIBLE)
-            await phone_shot(cy, "lobby")
+            await phone_check_lobby(cy)
             assert await bob.is_hidden("#btn-start")
             await ada.click("#btn-start")
 
@@ -155,6 +185,30 @@ async def test_three_players_in_three_browsers_play_a_full_game(chromium):
             await late.click("#btn-back")
             await late.wait_for_selector("#panel-room" + VISIBLE)
             assert "room=" not in late.url and await late.is_hidden("#conn-status")
+
+            # The host opens a rematch: all three are taken to a new room, in their seats.
+            assert await ada.is_visible("#btn-rematch")
+            assert await bob.is_hidden("#btn-rematch") and await cy.is_hidden("#btn-rematch")
+            await ada.click("#btn-rematch")
+            for page in (ada, bob, cy):
+                await page.wait_for_selector("#view-lobby" + VISIBLE)
+                await page.wait_for_function(
+                    "document.querySelectorAll('[data-testid=lobby-player]:not(.away)')"
+                    ".length === 3")
+            rematch_id = await ada.text_content("#room-id")
+            assert rematch_id != room_id and re.fullmatch(ROOM_CODE, rematch_id)
+            assert [await p.text_content("#room-id") for p in (bob, cy)] == [rematch_id] * 2
+            assert f"room={rematch_id}" in cy.url and await ada.is_visible("#btn-start")
+            await phone_shot(cy, "rematch-lobby")
+
+            # The big screen on a projector: the code and a QR code a back row can read.
+            screen = await (await browser.new_context(viewport=PROJECTOR)).new_page()
+            await screen.goto(base + await ada.get_attribute("#screen-link", "href"))
+            await screen.wait_for_selector("#view-lobby" + VISIBLE)
+            await screen.screenshot(path=str(REPO_ROOT / ".run" / "browser-screen-lobby.png"))
+            assert await screen.text_content("[data-testid=screen-code]") == rematch_id
+            qr = await screen.locator("[data-testid=join-qr] svg").bounding_box()
+            assert qr and qr["height"] >= 0.4 * PROJECTOR["height"], qr
         finally:
             await browser.close()
 

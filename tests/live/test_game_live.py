@@ -6,12 +6,14 @@ import asyncio
 import csv
 import io
 import json
+import re
 import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from answer_game.bots import Bot
+from answer_game.services import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from course_project.config import REPO_ROOT, config_get
 from workbook.client import http, player_new, ws_open
 
@@ -104,6 +106,43 @@ async def test_three_players_play_a_full_game_and_every_ack_is_one_database_row(
     assert [(int(t["user_id"]), int(t["points"]), t["nickname"]) for t in table] == [
         (r["user_id"], r["points"], r["nickname"]) for r in rows]
     for bot in bots:
+        await bot.close()
+
+
+async def test_the_host_opens_a_rematch_that_seats_the_same_players_and_tells_the_room():
+    host, ann = player_new("host"), player_new("安")
+    room_id = room_new(host, questions=1, seconds=1)
+    path = f"/api/rooms/{room_id}/rematch"
+    bots = await seated(host, ann, room_id=room_id)
+    assert http("POST", path, ticket=host["ticket"]).body["error"] == "wrong_phase"  # 409
+    await bots[0].send({"type": "start"})
+    for bot in bots:
+        await bot.until("finished", timeout=8)
+
+    assert (http("POST", path, ticket=ann["ticket"]).status, http("POST", path).status) == (
+        403, 401)
+    made = http("POST", path, ticket=host["ticket"])
+    assert made.status == 201
+    new_id = made.body["room_id"]
+    assert new_id != room_id and len(new_id) == ROOM_CODE_LENGTH
+    told = [await b.until("rematch") for b in bots]
+    assert told == [{"type": "rematch", "room_id": new_id}] * 2
+    again = http("POST", path, ticket=host["ticket"])  # a second click: the same room
+    assert (again.status, again.body) == (200, {"room_id": new_id})
+    late = await seated(ann, room_id=room_id)  # back to the old room: its state points on
+    assert late[0].frames("state")[-1]["rematch"] == new_id
+
+    # In the new room both are seated before anyone connects, the host still hosts.
+    results = http("GET", f"/api/rooms/{new_id}/results").body
+    assert (results["status"], results["questions"], results["seconds"]) == ("lobby", 1, 1.0)
+    assert {r["user_id"] for r in results["leaderboard"]} == {host["user_id"], ann["user_id"]}
+    rematch = await seated(ann, room_id=new_id)
+    state = rematch[0].frames("state")[-1]
+    assert state["host_id"] == host["user_id"] and state["you"]["player"]
+    assert [(p["nickname"], p["connected"]) for p in state["players"]] == [
+        ("host", False), ("安", True)]
+    assert http("POST", "/api/rooms/NOSUCH/rematch", ticket=host["ticket"]).status == 404
+    for bot in (*bots, *late, *rematch):
         await bot.close()
 
 
@@ -304,7 +343,9 @@ def test_room_creation_validates_its_body_strictly(body, status):
     assert reply.status == status, reply
     if status == 201:
         assert set(reply.body) == {"room_id"}
-        assert all(c.isalnum() or c in "-_" for c in reply.body["room_id"])
+        # A code to read off a projector: six capitals and digits, none that look alike.
+        assert re.fullmatch(f"[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}",
+                            reply.body["room_id"])
     else:
         assert reply.body["error"] == "bad_field"
 

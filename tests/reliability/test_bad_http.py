@@ -207,13 +207,40 @@ class HttpFuzz:
             expect = (400, "bad_format")
         return Request("GET", path, expect=expect, label="results")
 
+    def rematch(self) -> Request:
+        """The one known room is in its lobby: no rematch before the game is over (409)."""
+        r = self.rng.random()
+        if r < 0.5:
+            room = self.pick(self.rooms)
+        elif r < 0.8:
+            room = "".join(self.pick(list(ROOM_ID)) for _ in range(self.rng.randint(1, 16)))
+        else:
+            room = self.text()
+        auth = f"Bearer {self.ticket}" if self.rng.random() < 0.7 else self.pick(
+            ["", "Bearer qt1.1.a.b", f"Bearer {self.ticket[:-3]}", f"Bearer {self.pick(SQL)}"])
+        headers = {"Authorization": auth} if auth else {}
+        valid_id = 1 <= len(room) <= 16 and all(c in ROOM_ID for c in room)
+        if not valid_id:
+            expect = (404, "not_found")
+        elif not auth:
+            expect = (401, "no_ticket")
+        elif auth != f"Bearer {self.ticket}":
+            expect = (401, "bad_ticket")
+        elif room not in self.rooms:
+            expect = (404, "unknown_room")
+        else:
+            expect = (409, "wrong_phase")
+        return Request("POST", f"/api/rooms/{q(room)}/rematch", None, headers, expect=expect,
+                       label="rematch")
+
     def other(self) -> Request:
         r = self.rng.random()
         if r < 0.4:
             method, path = self.pick([("GET", "/api/players"), ("PUT", "/api/players"),
                                       ("DELETE", "/api/user?uid=1"), ("POST", "/api/health"),
                                       ("GET", "/api/rooms"), ("PATCH", "/api/rooms"),
-                                      ("POST", f"/api/rooms/{self.pick(self.rooms)}/results")])
+                                      ("POST", f"/api/rooms/{self.pick(self.rooms)}/results"),
+                                      ("GET", f"/api/rooms/{self.pick(self.rooms)}/rematch")])
             return Request(method, path, b"{}", expect=(405, "method_not_allowed"),
                            label="method")
         if r < 0.7:
@@ -224,7 +251,8 @@ class HttpFuzz:
         return Request("GET", "/api/health?" + query, expect=(200, None), label="health")
 
     def next(self) -> Request:
-        return self.pick([self.players, self.user, self.rooms_new, self.results, self.other])()
+        return self.pick([self.players, self.user, self.rooms_new, self.results, self.rematch,
+                          self.other])()
 
 
 def _broken_expect(raw: bytes, route: str) -> tuple[int, str]:
@@ -255,7 +283,7 @@ def send(conn: http.client.HTTPConnection, req: Request) -> tuple[int, str, byte
 
 def test_bad_http_parameters_and_bodies_get_json_errors_and_sql_stays_data(figures):
     """Tried: 1,500 seeded requests over every endpoint: nicknames, uids, room parameters,
-    room ids and formats made of SQL injection strings, unicode, control characters, huge and
+    room ids (results, rematch) and formats made of SQL injection strings, unicode, control characters, huge and
     negative numbers, wrong types, extra and missing fields; bodies that are not JSON, nested
     past the recursion limit, over 16 KiB or 3 MiB; missing, malformed, forged and truncated
     Bearer tickets; wrong methods and unknown paths.

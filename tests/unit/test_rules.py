@@ -9,7 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from answer_game import rules
-from answer_game.rules import Answer, Join, Leave, Next, Start, Sync
+from answer_game.rules import Answer, Join, Leave, Next, Rematch, Start, Sync
 from common.resilience import TokenBucket
 
 HOST, ANN, BOB = 1, 2, 3
@@ -360,6 +360,38 @@ def test_stored_answer_rows_the_snapshot_missed_are_merged_back():
     assert errors(events) == ["duplicate_answer"]
 
 
+def test_a_rematch_is_announced_once_to_the_room_and_kept_for_those_who_come_back():
+    over = rules.tick(started(HOST, ANN, now=100.0), now=500.0)[0]
+    assert over.phase == rules.FINISHED
+    game, events = run(over, Rematch(HOST, "NEW234"), now=501.0)
+    assert [e.frame() for e in events] == [{"type": "rematch", "room_id": "NEW234"}]
+    assert run(game, Rematch(HOST, "OTHER2"), now=502.0)[1] == []  # the first one holds
+    _, events = run(game, Join(ANN, "u2", "c2b"), now=503.0)
+    assert of(events, rules.StateSent)[0].state["rematch"] == "NEW234"
+    back = rules.game_from_json(rules.game_to_json(game, now=0.0), now=0.0)
+    assert back.rematch == "NEW234"
+    assert rules.snapshot_changes(game) != rules.snapshot_changes(over)
+
+
+def test_a_rematch_from_anyone_but_the_host_or_before_the_end_changes_nothing():
+    over = rules.tick(started(HOST, ANN, now=100.0), now=500.0)[0]
+    playing = started(HOST, ANN, now=100.0)
+    for game, cmd in ((over, Rematch(ANN, "NEW234")), (playing, Rematch(HOST, "NEW234"))):
+        after, events = run(game, cmd, now=101.0 if game is playing else 501.0)
+        assert events == [] and after == game
+
+
+def test_a_rematch_room_starts_with_the_last_players_seated_and_away():
+    game = rules.game_new(room_id="NEW234", host_id=HOST, seconds=10, questions=list(Q),
+                          seats=[(HOST, "host"), (ANN, "ann")])
+    assert [(p.user_id, p.connected) for p in game.players.values()] == [(HOST, False),
+                                                                         (ANN, False)]
+    game, events = run(game, Join(ANN, "ann", "c2"), now=1.0)
+    assert not of(events, rules.PlayerSeated)  # the seat was hers already
+    lobby = of(events, rules.LobbyChanged)[0].frame()["players"]
+    assert [(p["user_id"], p["connected"]) for p in lobby] == [(HOST, False), (ANN, True)]
+
+
 def test_the_token_bucket_allows_a_burst_then_the_rate():
     bucket = TokenBucket(rate=20, burst=40)
     assert sum(bucket.take(now=0.0) for _ in range(50)) == 40
@@ -373,7 +405,7 @@ def test_commands_survive_the_trip_through_the_channel_layer():
 
     commands = [Join(ANN, "ann", "c2", watch=True), Leave("c2"), Start(HOST, "c1"),
                 Next(HOST, "c1"), Answer(ANN, "c2", 10, {"odd": [1]}),
-                Sync("p1!", (Join(BOB, "u3", "p1!b"),))]
+                Sync("p1!", (Join(BOB, "u3", "p1!b"),)), Rematch(HOST, "ABC234")]
     for cmd in commands:
         wire = msgpack.unpackb(msgpack.packb(command_encode(cmd)), raw=False)
         assert command_decode(wire) == cmd

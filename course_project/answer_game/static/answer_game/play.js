@@ -6,6 +6,7 @@
   const VIEWS = ["view-lobby", "view-question", "view-reveal", "view-finished"];
   const game = {
     socket: null, hostId: null, question: null, pending: null, countdown: null, roomId: null,
+    rematch: null,
   };
   window.quizPlay = game;  // for the browser test and for poking around in the dev tools
 
@@ -36,11 +37,17 @@
     route();
   });
 
+  // A code read off a projector may be typed in lower case or with spaces: "abc 234" is ABC234.
+  // (Room codes use capitals and digits only; an id of another shape is kept as it was typed.)
+  function roomCodeClean(typed) {
+    const text = typed.replace(/\s+/g, "");
+    const upper = text.toUpperCase();
+    return /^[2-9A-HJKMNP-Z]{6}$/.test(upper) ? upper : text;
+  }
+
   $("form-join").addEventListener("submit", (event) => {
     event.preventDefault();
-    const roomId = $("room-input").value.trim();
-    setRoomInUrl(roomId);
-    route();
+    goRoom(roomCodeClean($("room-input").value));
   });
 
   $("form-create").addEventListener("submit", async (event) => {
@@ -50,21 +57,43 @@
     const reply = await Quiz.api("POST", "/api/rooms", body, Quiz.me().ticket);
     if (reply.status === 401) { Quiz.meForget(); route(); return; }
     if (reply.status !== 201) { Quiz.toast(reply.body ? reply.body.message : "failed"); return; }
-    setRoomInUrl(reply.body.room_id);
-    route();
+    goRoom(reply.body.room_id);
   });
+
+  // Leave the room this page is in (if any) for another one, or for the room forms (null).
+  function goRoom(roomId) {
+    if (game.socket) game.socket.close();
+    Object.assign(game, { socket: null, question: null, pending: null, hostId: null });
+    setRoomInUrl(roomId);
+    route();
+  }
 
   $("btn-start").addEventListener("click", () => game.socket.send({ type: "start" }));
   $("btn-next").addEventListener("click", () => game.socket.send({ type: "next" }));
-  $("btn-back").addEventListener("click", () => {
-    setRoomInUrl(null);
-    route();
+  $("btn-back").addEventListener("click", () => goRoom(null));
+  $("btn-new").addEventListener("click", () => goRoom(null));
+  $("btn-rematch-join").addEventListener("click", () => goRoom(game.rematch));
+  $("btn-rematch").addEventListener("click", async () => {
+    const reply = await Quiz.api("POST", `/api/rooms/${encodeURIComponent(game.roomId)}/rematch`,
+                                 undefined, Quiz.me().ticket);
+    if (reply.status === 200 || reply.status === 201) { goRoom(reply.body.room_id); return; }
+    Quiz.toast(reply.body ? reply.body.message : "failed");
   });
-  $("btn-new").addEventListener("click", () => {
-    if (game.socket) game.socket.close();
-    game.socket = null;
-    setRoomInUrl(null);
-    route();
+
+  // Copy the join link: the Clipboard API where the page is a secure context (https, or
+  // localhost), else the old way through the selected text (plain http on a class network).
+  $("btn-copy").addEventListener("click", async () => {
+    const input = $("join-url");
+    let copied = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      copied = await navigator.clipboard.writeText(input.value).then(() => true, () => false);
+    }
+    if (!copied) {
+      input.select();
+      copied = document.execCommand("copy");
+    }
+    $("btn-copy").textContent = copied ? "Copied" : "Select and copy";
+    setTimeout(() => { $("btn-copy").textContent = "Copy"; }, 2000);
   });
 
   // --- rendering frames ---
@@ -76,7 +105,7 @@
     Quiz.playersRender($("lobby-players"), players, game.hostId);
     $("btn-start").hidden = !isHost();
     $("lobby-title").textContent = isHost()
-      ? "Share the room id, then start" : "Waiting for the host to start";
+      ? "Share the code or the link, then start" : "Waiting for the host to start";
   }
 
   function renderQuestion(q, remaining, answered) {
@@ -141,9 +170,12 @@
     if (row) $("my-score").textContent = row.score;
   }
 
-  function renderFinished(board) {
+  function renderFinished(board, rematch) {
     game.countdown.stop();
     Quiz.showOnly(VIEWS, "view-finished");
+    game.rematch = rematch || null;
+    $("rematch-note").hidden = !game.rematch;
+    $("btn-rematch").hidden = !isHost() || Boolean(game.rematch);
     Quiz.scoresRender($("leaderboard"), board, Quiz.me().user_id);
     myScore(board);
     $("results-link").href = `/api/rooms/${game.roomId}/results?format=csv`;
@@ -161,7 +193,8 @@
         $("progress").textContent = `${frame.answered} / ${frame.total} answered`;
         return;
       case "reveal": return renderReveal(frame);
-      case "finished": return renderFinished(frame.leaderboard);
+      case "finished": return renderFinished(frame.leaderboard, null);
+      case "rematch": return goRoom(frame.room_id);  // the host started it: everyone follows
       case "error":
         if (frame.code === "duplicate_answer") {
           $("ack-status").textContent = "Answer received";  // the server has it already
@@ -193,7 +226,7 @@
     }
     if (s.phase === "finished") {
       $("finished-note").hidden = false;  // came back, or came late: the game is over
-      return renderFinished(s.leaderboard);
+      return renderFinished(s.leaderboard, s.rematch);
     }
   }
 
@@ -211,7 +244,8 @@
     panel("panel-game");
     game.roomId = roomId;
     $("room-id").textContent = roomId;
-    $("room-link").href = `/play?room=${encodeURIComponent(roomId)}`;
+    $("share-code").textContent = roomId;
+    $("join-url").value = `${location.origin}/play?room=${encodeURIComponent(roomId)}`;
     $("screen-link").href =
       `/screen/${encodeURIComponent(roomId)}?ticket=${encodeURIComponent(me.ticket)}`;
     Quiz.showOnly(VIEWS, null);

@@ -76,7 +76,10 @@
     else if (f.type === "progress") progress(f.answered, f.total);
     else if (f.type === "reveal") reveal(f);
     else if (f.type === "finished") finished(f.leaderboard);
-    else if (f.type === "error") Quiz.toast(`${f.code}: ${f.message}`);
+    else if (f.type === "rematch") {  // the host opened a rematch: the big screen follows
+      sessionStorage.setItem("quiz.screen." + f.room_id, ticket);
+      location.assign("/screen/" + encodeURIComponent(f.room_id));
+    } else if (f.type === "error") Quiz.toast(`${f.code}: ${f.message}`);
   }
 
   $("btn-start").addEventListener("click", () => socket.send({ type: "start" }));
