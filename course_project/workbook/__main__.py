@@ -14,7 +14,6 @@ bench       setup, then the benchmarks (prints tables, writes tests/benchmarks/r
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -70,23 +69,9 @@ def main(argv: list[str]) -> int:
             LearnerServer(learner_dir(), learner_port()).stop(quiet=True)
         elif command == "lab":
             _setup()
-            step(
-                "lab",
-                "opening JupyterLab on notebooks/ (Ctrl+C stops JupyterLab; the server "
-                "keeps running until `make stop`)",
-            )
-            args = [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
-                f"--notebook-dir={REPO_ROOT / 'notebooks'}",
-            ]
-            if os.geteuid() == 0:  # containers and CI-like machines run as root
-                args.append("--allow-root")
-            if not (os.environ.get("DISPLAY") or sys.platform == "darwin"):
-                args.append("--no-browser")  # no screen here: open the printed URL yourself
-            os.execv(sys.executable, [*args, *rest])
+            from .lab import lab_run
+
+            return lab_run(rest)
         elif command == "learner":
             from .learner import main as learner_main
 

@@ -283,10 +283,10 @@ def send(conn: http.client.HTTPConnection, req: Request) -> tuple[int, str, byte
 
 def test_bad_http_parameters_and_bodies_get_json_errors_and_sql_stays_data(figures):
     """Tried: 1,500 seeded requests over every endpoint: nicknames, uids, room parameters,
-    room ids (results, rematch) and formats made of SQL injection strings, unicode, control characters, huge and
-    negative numbers, wrong types, extra and missing fields; bodies that are not JSON, nested
-    past the recursion limit, over 16 KiB or 3 MiB; missing, malformed, forged and truncated
-    Bearer tickets; wrong methods and unknown paths.
+    room ids (results, rematch) and formats made of SQL injection strings, unicode, control
+    characters, huge and negative numbers, wrong types, extra and missing fields; bodies that are
+    not JSON, nested past the recursion limit, over 16 KiB or 3 MiB; missing, malformed, forged
+    and truncated Bearer tickets; wrong methods and unknown paths.
     Asserted: each got the documented status and JSON `error` code (never a 500), no request
     took long enough for an injected SLEEP to have run, every nickname came back byte for byte
     as it was stored, the users and rooms tables grew by exactly the 201s, and every table is
