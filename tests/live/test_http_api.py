@@ -79,3 +79,17 @@ def test_a_wrong_method_is_a_405_json_error():
 def test_an_unknown_path_is_a_404_json_error():
     reply = http("GET", "/api/nothing-here")
     assert (reply.status, reply.body["error"]) == (404, "not_found")
+
+
+def test_the_chat_page_of_a_room_opens_that_rooms_socket():
+    reply = http("GET", "/chat/lobby_2-b/")
+    assert (reply.status, reply.content_type) == (200, "text/html")
+    assert '<script id="room-name" type="application/json">"lobby_2-b"</script>' in reply.body
+    assert "/ws/chat/${room}/" in reply.body
+
+
+@pytest.mark.parametrize("path", ["/chat/%E6%88%BF%E9%97%B4/", "/chat/" + "x" * 65 + "/",
+                                  "/chat/a.b/"])
+def test_no_chat_page_for_a_room_name_the_socket_refuses(path):
+    reply = http("GET", path)
+    assert (reply.status, reply.body["error"]) == (404, "not_found")
