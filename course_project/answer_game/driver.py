@@ -23,10 +23,10 @@ its consumers (a `Sync`) to the new driver, so every player gets a `state` frame
 processes whose heartbeat expired are dropped. Commands sent to the dead inbox meanwhile are lost:
 a client whose `state` shows the question open and unanswered answers again.
 
-If Redis restarts empty, the driver keeps the room in memory: it takes its vanished lease back,
-saves the snapshot again, and (once common.resilience.Memberships has noticed the restart) every
-process re-syncs its members, so each gets a `state` frame and re-sends what was lost. Any
-command that could not be delivered does the same for its room.
+If Redis restarts empty or fails over (Redis Sentinel), the driver keeps the room in memory: it
+takes its vanished lease back and, once common.resilience.Memberships has seen the outage, saves
+the snapshot again, and every process re-syncs its members, so each gets a `state` frame and
+re-sends what was lost. Any command that could not be delivered does the same for its room.
 """
 
 from __future__ import annotations
@@ -394,9 +394,15 @@ class Hub:
                 "frames_queued_behind": self.frames_behind}
 
     async def redis_restored(self) -> None:
-        """Redis lost everything: every room of ours gets a Sync, so each member gets `state`."""
+        """Redis was away and may have lost anything (it restarted empty, or a failover promoted a
+        replica without the last writes, and messages sent meanwhile are gone): every room driven
+        here saves its snapshot again, and every room of ours gets a Sync at the next watch round,
+        so each member gets `state`. Raises what an outage raises (Memberships calls it again)."""
         self.synced.clear()
         self.resync.update(self.local)
+        for driver in list(self.drivers.values()):
+            async with driver.lock:
+                await driver.snapshot_save(time.monotonic())
 
     # --- leases ---
 
@@ -517,7 +523,8 @@ class Hub:
                 log.warning("room %s: lease lost, no longer driven here", room_id)
                 await self._drop(room_id, release=False)
             elif held == 2:
-                log.warning("room %s: lease had vanished (Redis restarted?); taken back", room_id)
+                log.warning("room %s: lease had vanished (Redis restarted or failed over?); "
+                            "taken back", room_id)
                 driver = self.drivers[room_id]
                 async with driver.lock:
                     await driver.snapshot_save(time.monotonic())

@@ -6,11 +6,12 @@
     quiz:proc:<proc>        a process is alive (<proc>: its hub inbox); PX 3000, renewed
     quiz:room:<id>:rematch  the room opened for the rematch of finished room <id>; SET NX
 
-A lease can vanish while its driver lives: Redis restarted empty (no persistence), or the driver
-stalled past the 3 s. The driver takes it back if the snapshot is still its own (or gone with
-Redis): nobody else drove the room meanwhile, so its memory is the latest state. Others wait one
-watch round before they take over a room whose lease vanished (unless it was handed back), so
-that the living driver gets there first.
+A lease can vanish while its driver lives: Redis restarted empty (no persistence), a Sentinel
+failover took longer than the 3 s or promoted a replica that lacks the last writes (replication
+is asynchronous), or the driver stalled past the 3 s. The driver takes it back if the snapshot is
+still its own (or gone with Redis): nobody else drove the room meanwhile, so its memory is the
+latest state. Others wait one watch round before they take over a room whose lease vanished
+(unless it was handed back), so that the living driver gets there first.
 
 The snapshot's age is measured with Redis' own TIME (one clock for every process), only to carry
 an open question's remaining time over to the next driver; the game itself runs on the driver's
@@ -23,13 +24,15 @@ import asyncio
 import json
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from course_project.config import config_get
+from course_project.config import SENTINEL_KWARGS, config_get, redis_auth
 
 LEASE_MS = 3000
 SNAPSHOT_TTL_S = 6 * 3600
 
 _clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+_sentinels: dict[asyncio.AbstractEventLoop, Sentinel] = {}
 
 # The lease KEYS[lease] is ARGV[owner]'s, or missing while the snapshot KEYS[state] is owner's
 # (or missing): then owner takes it back. 1 if owner holds the lease now, 0 if someone else does.
@@ -93,27 +96,52 @@ return 0
 """
 
 
+class SentinelBlockingConnectionPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """The master that Redis Sentinel names, through a pool that waits up to `timeout` for a free
+    connection when `max_connections` are in use (as BlockingConnectionPool does) instead of
+    raising. A connection to a master that died or was demoted fails (ConnectionError; READONLY
+    becomes one); the next asks the sentinels again, which answer MasterNotFoundError (also a
+    ConnectionError) until they have promoted a replica."""
+
+
 def redis_get() -> aioredis.Redis:
-    """One client per event loop (a client, like a pool, belongs to the loop it runs on)."""
+    """One client per event loop (a client, like a pool, belongs to the loop it runs on): of
+    QUIZ_REDIS_URL's server, or, with QUIZ_REDIS_SENTINELS, of the master that the sentinels
+    name (the URL's database and password), with the same options."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
         for old in [lp for lp in _clients if lp.is_closed()]:
             del _clients[old]
-        # A blocking pool: when a burst needs more than max_connections at once (hundreds of
-        # players leaving together), callers wait for a free connection instead of failing
-        # with MaxConnectionsError (redis-py's default pool allows 100, then raises).
-        pool = aioredis.BlockingConnectionPool.from_url(
-            config_get().redis_url, decode_responses=True, socket_timeout=5,
-            socket_connect_timeout=5, retry_on_timeout=True, max_connections=100, timeout=5)
-        client = _clients[loop] = aioredis.Redis.from_pool(pool)  # closes the pool with it
+            _sentinels.pop(old, None)
+        client = _clients[loop] = _client_new(loop)
     return client
 
 
+def _client_new(loop: asyncio.AbstractEventLoop) -> aioredis.Redis:
+    cfg = config_get()
+    # A blocking pool: when a burst needs more than max_connections at once (hundreds of
+    # players leaving together), callers wait for a free connection instead of failing
+    # with MaxConnectionsError (redis-py's default pool allows 100, then raises).
+    options = {"decode_responses": True, "socket_timeout": 5, "socket_connect_timeout": 5,
+               "retry_on_timeout": True, "max_connections": 100, "timeout": 5}
+    if not cfg.redis_sentinels:
+        pool = aioredis.BlockingConnectionPool.from_url(cfg.redis_url, **options)
+        return aioredis.Redis.from_pool(pool)  # closes the pool with it
+    sentinel = _sentinels[loop] = Sentinel(list(cfg.redis_sentinels),
+                                           sentinel_kwargs=dict(SENTINEL_KWARGS))
+    return sentinel.master_for(cfg.redis_master,
+                               connection_pool_class=SentinelBlockingConnectionPool,
+                               **redis_auth(cfg.redis_url), **options)
+
+
 async def redis_close() -> None:
-    client = _clients.pop(asyncio.get_running_loop(), None)
+    loop = asyncio.get_running_loop()
+    client, sentinel = _clients.pop(loop, None), _sentinels.pop(loop, None)
     if client is not None:
         await client.aclose()
+    if sentinel is not None:  # its clients of the sentinels are not the master client's
+        await sentinel.aclose()
 
 
 def state_key(room_id: str) -> str:

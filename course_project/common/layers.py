@@ -198,6 +198,10 @@ class InboxChannelLayer(RedisChannelLayer):
         self._inboxes = moved
 
     async def _read_loop(self, inbox_name: str) -> None:
+        """Pop the inbox's messages into their channels' queues, for as long as the layer lives.
+        A failed pop (Redis restarting or failing over, a dropped socket) is tried again after
+        0.1 s, doubling up to 1 s: the inbox is read again at most a second after Redis (or the
+        replica that Redis Sentinel promoted) answers."""
         key = self.prefix + inbox_name
         index = self.consistent_hash(inbox_name)
         pause = 0.1
@@ -210,7 +214,7 @@ class InboxChannelLayer(RedisChannelLayer):
             except Exception as exc:  # Redis restarting, a dropped socket: retry, never die
                 log.warning("channel layer reader for %s: %r; retrying in %.1fs", key, exc, pause)
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
+                pause = min(pause * 2, 1.0)
                 continue
             for raw in popped:
                 self._deliver(inbox_name, raw)

@@ -212,14 +212,17 @@ class ResilientConsumer(TicketConsumer):
 
 
 class Memberships:
-    """This process's group memberships, put back when Redis lost them.
+    """This process's group memberships, put back when Redis may have lost them.
 
     Once a second it refreshes the TTL of a marker key that it wrote when it last added every
-    membership. A missing marker means that Redis restarted empty or was flushed: it writes the
-    marker, group_adds every membership of every live consumer again (idempotent), then runs the
-    `restored` hooks (the game driver re-syncs its rooms). Every half `group_expiry` it also adds
-    them again, so long-lived rooms outlive the layer's expiry. The task ends when no consumer is
-    left, and starts again with the next one.
+    membership. When the marker is missing (Redis restarted empty or was flushed), or when a
+    check failed (Redis was unreachable: a restart, or a Sentinel failover whose promoted replica
+    may lack the old master's last writes, and whose outage lost the messages sent meanwhile),
+    the next check that succeeds writes the marker, group_adds every membership of every live
+    consumer again (idempotent), then runs the `restored` hooks (the game driver saves its rooms
+    and re-syncs their members). Until the hooks have all run, every check tries again. Every
+    half `group_expiry` it also adds them again, so long-lived rooms outlive the layer's expiry.
+    The task ends when no consumer is left, and starts again with the next one.
     """
 
     CHECK_EVERY = 1.0
@@ -232,6 +235,7 @@ class Memberships:
         self.marked = False  # the marker was written once: a missing one now means a loss
         self.added_at = float("-inf")
         self.restored: list[Callable[[], Awaitable[None]]] = []
+        self.lost: str | None = None  # why Redis may have lost our state, until restored
 
     def keep(self, consumer: ResilientConsumer) -> None:
         self.consumers.add(consumer)
@@ -249,29 +253,41 @@ class Memberships:
             except OUTAGE_ERRORS as exc:
                 outage_warn("group memberships check", exc)
             await asyncio.sleep(self.CHECK_EVERY)
-        self.marked = False  # the marker expires while nobody checks it: no loss to report
+        # The marker expires while nobody checks it: no loss to report, nobody to restore.
+        self.marked, self.lost = False, None
 
     async def check(self) -> bool:
-        """Restore the memberships if Redis lost them; True if it did."""
+        """Restore the memberships if Redis may have lost them; True if it did. Raises what an
+        outage raises, and then restores at the next check that succeeds."""
+        try:
+            return await self._check()
+        except OUTAGE_ERRORS:
+            self.lost = self.lost or "was unreachable"
+            raise
+
+    async def _check(self) -> bool:
         layer = get_channel_layer()
         if not hasattr(layer, "connection"):
             return False  # an in-memory layer: nothing to lose
         conns = [layer.connection(i) for i in range(getattr(layer, "ring_size", 1))]
         key = f"{layer.prefix}:{self.marker}"
         present = [bool(await conn.expire(key, self.MARKER_TTL)) for conn in conns]
+        if self.marked and not all(present):
+            self.lost = "restarted empty"
         renew = time.monotonic() - self.added_at > getattr(layer, "group_expiry", 86400) / 2
-        if all(present) and not renew:
+        if all(present) and not renew and self.lost is None:
             return False
         for conn in conns:
             await conn.set(key, "1", ex=self.MARKER_TTL)
         count = await self._add_all(layer)
-        lost, self.marked = self.marked and not all(present), True
-        if not lost:
+        self.marked = True
+        if self.lost is None:
             return False
-        log.warning("channel layer: Redis restarted empty; %d group memberships of this process "
-                    "restored", count)
+        log.warning("channel layer: Redis %s; %d group memberships of this process added again",
+                    self.lost, count)
         for hook in self.restored:
             await hook()
+        self.lost = None
         return True
 
     async def _add_all(self, layer) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse
 
+from course_project.config import config_get
 from course_project.version import code_version
 
 from .db import pools_stats
@@ -14,6 +15,14 @@ from .http import api_view, json_error, json_response
 
 # More sections of /api/health, added by apps at start-up (answer_game adds "game").
 HEALTH_SECTIONS: dict[str, Callable[[], dict]] = {}
+
+
+def redis_master(layer) -> str | None:
+    """The master ("host:port") that the layer's Redis Sentinel pool last connected to; None
+    before its first connection."""
+    pool = getattr(layer.connection(0), "connection_pool", None)
+    address = getattr(pool, "master_address", None)
+    return f"{address[0]}:{address[1]}" if address else None
 
 
 async def redis_ping(timeout: float = 2.0) -> bool:
@@ -42,6 +51,9 @@ async def health(request: HttpRequest) -> HttpResponse:
             "channel_layer": {
                 "class": f"{type(layer).__module__}.{type(layer).__name__}",
                 "redis": "ok" if redis_ok else "unreachable",
+                # With QUIZ_REDIS_SENTINELS: the master the sentinels named, as last reached.
+                **({"sentinel_master": redis_master(layer)}
+                   if config_get().redis_sentinels else {}),
             },
             **{name: section() for name, section in HEALTH_SECTIONS.items()},
         },

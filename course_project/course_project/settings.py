@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymysql
 from django.core.exceptions import ImproperlyConfigured
 
-from course_project.config import config_get
+from course_project.config import config_get, layer_host
 
 # Django's sync side talks to MySQL through PyMySQL's MySQLdb shim: no compiler, no headers.
 pymysql.install_as_MySQLdb()
@@ -128,8 +128,11 @@ if CHANNEL_LAYER_NAME not in _CHANNEL_LAYER_CHOICES:
         + ", ".join(sorted(_CHANNEL_LAYER_CHOICES))
     )
 _backend, _queues = _CHANNEL_LAYER_CHOICES[CHANNEL_LAYER_NAME]
+# With QUIZ_REDIS_SENTINELS the layer reaches the master that Redis Sentinel names (a replica it
+# promoted, once the master died), with the same options: config.layer_host.
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": _backend, "CONFIG": {"hosts": [_REDIS_HOST], **_queues}},
+    "default": {"BACKEND": _backend,
+                "CONFIG": {"hosts": [layer_host(CFG, _REDIS_HOST)], **_queues}},
 }
 
 TICKET_MAX_AGE = CFG.ticket_max_age

@@ -1,7 +1,9 @@
 """Project-local MariaDB/MySQL and Redis instances: data under an ignored folder, own ports.
 
 Used by the services manager when no server is reachable, and by the fault tests, which start and
-break their own instances and never touch the machine's shared ones.
+break their own instances and never touch the machine's shared ones. A Redis may be a replica of
+another (LocalRedis.replicaof), watched by Redis Sentinels (LocalSentinel) that promote it when
+its master dies.
 """
 
 from __future__ import annotations
@@ -68,6 +70,22 @@ def _wait(predicate, timeout: float, what: str, log: Path | None) -> None:
     if log and log.exists():
         tail = " | ".join(log.read_text(errors="replace").splitlines()[-3:])
     raise SetupError(f"{what}: not done within {timeout:.0f}s ({tail})", f"see {log}")
+
+
+def _daemon_stop(pid_file: Path, timeout: float, what: str, log: Path) -> None:
+    """SIGTERM the process of `pid_file`, if it runs, and wait until it is gone."""
+    pid = _pid_alive(pid_file)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    _wait(lambda: _pid_alive(pid_file) is None, timeout, what, log)
+
+
+def _daemon_kill(pid_file: Path) -> None:
+    """SIGKILL the process of `pid_file`, if it runs (as a crash would)."""
+    pid = _pid_alive(pid_file)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
 
 
 @dataclass
@@ -199,9 +217,16 @@ class LocalMariaDB:
 
 @dataclass
 class LocalRedis:
+    """A private redis-server without persistence; with `replicaof` (host, port), a replica of
+    that master (Redis Sentinel may promote it, and then it stays a master). With `password`,
+    clients must AUTH (requirepass), and a replica uses it with its master (masterauth): a Redis
+    on an address other hosts reach needs one."""
+
     root: Path
     port: int
     host: str = "127.0.0.1"
+    replicaof: tuple[str, int] | None = None
+    password: str = ""
 
     @property
     def pid_file(self) -> Path:
@@ -219,6 +244,12 @@ class LocalRedis:
 
     def running(self) -> bool:
         return _pid_alive(self.pid_file) is not None and port_open(self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        """redis://[:password@]host:port/0"""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 20) -> None:
         if self.running():
@@ -251,6 +282,10 @@ class LocalRedis:
                 str(self.pid_file),
                 "--logfile",
                 str(self.log_file),
+                *(["--requirepass", self.password, "--masterauth", self.password]
+                  if self.password else []),
+                *(["--replicaof", self.replicaof[0], str(self.replicaof[1])]
+                  if self.replicaof else []),
             ],
             check=True,
             capture_output=True,
@@ -258,13 +293,116 @@ class LocalRedis:
         _wait(self.running, timeout, f"local Redis on port {self.port} starting", self.log_file)
 
     def stop(self, timeout: float = 10) -> None:
-        pid = _pid_alive(self.pid_file)
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        _wait(lambda: _pid_alive(self.pid_file) is None, timeout, "Redis shutdown", self.log_file)
+        _daemon_stop(self.pid_file, timeout, "Redis shutdown", self.log_file)
 
     def kill(self) -> None:
-        pid = _pid_alive(self.pid_file)
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+        _daemon_kill(self.pid_file)
+
+
+SENTINEL_PACKAGE = "redis-sentinel"
+
+
+def sentinel_command() -> list[str]:
+    """How to run Redis Sentinel: Debian's `redis-sentinel`, else `redis-server --sentinel` (the
+    same program). With neither, as root on Debian, `apt-get install redis-sentinel` first (the
+    package also starts the machine's own sentinel service, on port 26379); else SetupError with
+    the command to run."""
+    path = os.environ.get("PATH", "") + ":/usr/bin:/usr/local/bin"
+    found = shutil.which("redis-sentinel", path=path)
+    if found:
+        return [found]
+    server = LocalRedis.binary()
+    if server:
+        return [server, "--sentinel"]
+    fix = f"apt-get install -y {SENTINEL_PACKAGE}"
+    if Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        _apt_install(SENTINEL_PACKAGE, fix)
+        found = shutil.which("redis-sentinel", path=path)
+        if found:
+            return [found]
+    raise SetupError("no redis-sentinel or redis-server binary on PATH",
+                     fix if os.geteuid() == 0 else f"sudo {fix}")
+
+
+def _apt_install(package: str, fix: str) -> None:
+    """apt-get update, then install `package` (as root on Debian); SetupError with `fix` if
+    either fails."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package]):
+        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+            raise SetupError(f"'{' '.join(cmd)}' failed", fix)
+
+
+@dataclass
+class LocalSentinel:
+    """A private Redis Sentinel watching the master `master` (host, port) under the name `name`.
+
+    Its config file lives in `root` and is written once, at the first start: a sentinel rewrites
+    it with what it learns (the other sentinels, the replicas, the current master and epoch), so
+    a restarted sentinel goes on from there. Failover settings are short, for tests: the master
+    is down for a sentinel after `down_after_ms` without a reply, `quorum` sentinels must agree,
+    and a failover that did not finish is tried again after `failover_timeout_ms`."""
+
+    root: Path
+    port: int
+    master: tuple[str, int]
+    name: str = "quiz"
+    quorum: int = 2
+    down_after_ms: int = 1000
+    failover_timeout_ms: int = 5000
+    host: str = "127.0.0.1"
+    password: str = ""  # the data servers' requirepass (sentinel auth-pass), if they have one
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "sentinel.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "sentinel.log"
+
+    @property
+    def conf_file(self) -> Path:
+        return self.root / "sentinel.conf"
+
+    def config_text(self) -> str:
+        name, (host, port) = self.name, self.master
+        return "\n".join([
+            f"port {self.port}",
+            f"bind {self.host}",
+            "daemonize yes",
+            f"pidfile {self.pid_file}",
+            f"logfile {self.log_file}",
+            f"dir {self.root}",
+            f"sentinel monitor {name} {host} {port} {self.quorum}",
+            f"sentinel down-after-milliseconds {name} {self.down_after_ms}",
+            f"sentinel failover-timeout {name} {self.failover_timeout_ms}",
+            f"sentinel parallel-syncs {name} 1",
+            *([f"sentinel auth-pass {name} {self.password}"] if self.password else []),
+        ]) + "\n"
+
+    def running(self) -> bool:
+        return _pid_alive(self.pid_file) is not None and port_open(self.host, self.port)
+
+    def start(self, timeout: float = 20) -> None:
+        if self.running():
+            return
+        command = sentinel_command()
+        if port_open(self.host, self.port):
+            raise SetupError(f"port {self.port} is held by another program",
+                             "free it or pick another port for the sentinel")
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.conf_file.exists():
+            self.conf_file.write_text(self.config_text())
+            self.conf_file.chmod(0o600)  # it may hold the data servers' password
+        # redis-sentinel takes the config file first; `redis-server --sentinel` after it.
+        subprocess.run([command[0], str(self.conf_file), *command[1:]], check=True,
+                       capture_output=True)
+        _wait(self.running, timeout, f"local Redis Sentinel on port {self.port} starting",
+              self.log_file)
+
+    def stop(self, timeout: float = 10) -> None:
+        _daemon_stop(self.pid_file, timeout, "Sentinel shutdown", self.log_file)
+
+    def kill(self) -> None:
+        _daemon_kill(self.pid_file)

@@ -25,8 +25,17 @@ from pathlib import Path
 
 import pymysql
 import redis
+import redis.sentinel
 
-from course_project.config import REPO_ROOT, SERVICES_DIR, config_get, env_file_update
+from course_project.config import (
+    REPO_ROOT,
+    SENTINEL_KWARGS,
+    SERVICES_DIR,
+    Config,
+    config_get,
+    env_file_update,
+    redis_auth,
+)
 
 from .errors import SetupError, step
 from .localservers import LocalMariaDB, LocalRedis, port_open
@@ -61,12 +70,16 @@ def _apt_install() -> None:
 
 
 def admin_connect(
-    host: str, port: int, *, user: str | None = None, password: str | None = None
+    host: str, port: int, *, user: str | None = None, password: str | None = None,
+    unix_socket: str | None = None,
 ) -> pymysql.connections.Connection:
+    """The admin's connection: over TCP, or over `unix_socket` when given (a server that listens
+    on an address from which root may not log in)."""
     cfg = config_get()
     return pymysql.connect(
         host=host,
         port=port,
+        unix_socket=unix_socket,
         user=cfg.mysql_admin_user if user is None else user,
         password=cfg.mysql_admin_password if password is None else password,
         connect_timeout=3,
@@ -153,11 +166,14 @@ def app_password_choose(host: str, port: int) -> str:
 
 
 def mysql_provision(
-    host: str, port: int, *, admin_user: str | None = None, admin_password: str | None = None
+    host: str, port: int, *, admin_user: str | None = None, admin_password: str | None = None,
+    app_hosts: tuple[str, ...] = APP_HOSTS, unix_socket: str | None = None,
 ) -> None:
-    """Databases, the least-privilege app user, schema and seed data. Safe to run again."""
+    """Databases, the least-privilege app user (who may log in from `app_hosts`: MySQL account
+    host names or patterns), schema and seed data, as the admin (over `unix_socket` if given).
+    Safe to run again."""
     try:
-        _provision(host, port, admin_user, admin_password)
+        _provision(host, port, admin_user, admin_password, app_hosts, unix_socket)
     except pymysql.MySQLError as exc:
         raise SetupError(
             f"provisioning MySQL at {host}:{port} failed: {exc.args}",
@@ -165,13 +181,15 @@ def mysql_provision(
         ) from exc
 
 
-def _provision(host: str, port: int, admin_user: str | None, admin_password: str | None) -> None:
+def _provision(host: str, port: int, admin_user: str | None, admin_password: str | None,
+               app_hosts: tuple[str, ...], unix_socket: str | None) -> None:
     cfg = config_get()
     password = app_password_choose(host, port)
     if password != cfg.mysql_password:
         env_file_update({"QUIZ_MYSQL_PASSWORD": password})
     with (
-        admin_connect(host, port, user=admin_user, password=admin_password) as conn,
+        admin_connect(host, port, user=admin_user, password=admin_password,
+                      unix_socket=unix_socket) as conn,
         conn.cursor() as cur,
     ):
         study_learner, game_learner = cfg.learner_dbs
@@ -181,7 +199,7 @@ def _provision(host: str, port: int, admin_user: str | None, admin_password: str
                 f"CREATE DATABASE IF NOT EXISTS `{db}` "
                 "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
             )
-        for app_host in APP_HOSTS:
+        for app_host in app_hosts:
             cur.execute(
                 "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
                 (cfg.mysql_user, app_host, password),
@@ -273,8 +291,32 @@ def _redis_ping(url: str) -> str | None:
         return None
 
 
+def redis_sentinel_resolve(cfg: Config) -> str:
+    """With QUIZ_REDIS_SENTINELS set, the master they name must answer (the project starts no
+    Redis of its own then): its URL, with QUIZ_REDIS_URL's database."""
+    sentinel = redis.sentinel.Sentinel(list(cfg.redis_sentinels),
+                                       sentinel_kwargs=dict(SENTINEL_KWARGS))
+    auth = redis_auth(cfg.redis_url)
+    where = ",".join(f"{h}:{p}" for h, p in cfg.redis_sentinels)
+    try:
+        host, port = sentinel.discover_master(cfg.redis_master)
+        client = sentinel.master_for(cfg.redis_master, socket_timeout=2, socket_connect_timeout=2,
+                                     **auth)
+        version = client.info("server")["redis_version"]
+    except redis.exceptions.RedisError as exc:
+        raise SetupError(
+            f"the Redis Sentinels at {where} name no master {cfg.redis_master!r} that answers "
+            f"({exc})", "start the sentinels and their master, or unset QUIZ_REDIS_SENTINELS",
+        ) from exc
+    step("services", f"redis: master {cfg.redis_master!r} at {host}:{port}, named by the "
+                     f"sentinels at {where} (Redis {version})")
+    return f"redis://{host}:{port}/{auth['db']}"
+
+
 def redis_resolve() -> str:
     cfg = config_get()
+    if cfg.redis_sentinels:
+        return redis_sentinel_resolve(cfg)
     version = _redis_ping(cfg.redis_url)
     if version:
         step("services", f"redis: reachable at {cfg.redis_url} (Redis {version})")

@@ -61,9 +61,11 @@ class Stack:
         """A running uvicorn process on the stack (started, or restarted if it was killed)."""
         return self.servers_up([name], layer=layer)[0]
 
-    def servers_up(self, names: list[str], *, layer: str | None = None) -> list[LiveServer]:
-        """Several servers (channel layer `layer`, else the project's default), started in
-        parallel: each takes a few seconds to boot."""
+    def servers_up(self, names: list[str], *, layer: str | None = None,
+                   env: dict[str, str] | None = None) -> list[LiveServer]:
+        """Several servers (channel layer `layer`, else the project's default; `env` over the
+        stack's, when a server is first made), started in parallel: each takes a few seconds
+        to boot."""
         layer = layer or config_get().channel_layer
         todo, out = [], []
         for name in names:
@@ -72,7 +74,7 @@ class Stack:
             if server is None:
                 server = self.servers[key] = LiveServer(
                     "127.0.0.1", free_port(), name=f"rel-{key}",
-                    extra_env={**self.env, "QUIZ_CHANNEL_LAYER": layer})
+                    extra_env={**self.env, "QUIZ_CHANNEL_LAYER": layer, **(env or {})})
             if not server.healthy():
                 todo.append(server)
             out.append(server)
@@ -186,11 +188,16 @@ class LogWatch:
 def server_logs(request):
     """Fail the test if a server it used logged a traceback or an unexpected error."""
     stack_ = request.getfixturevalue("stack") if "stack" in request.fixturenames else None
+    plan = request.getfixturevalue("deployed") if "deployed" in request.fixturenames else None
 
     def files() -> list[Path]:
         found = [LiveServer.default().log_file]
         if stack_ is not None:
             found += [s.log_file for s in stack_.servers.values()]
+        if plan is not None:  # the deployment's app nodes (test_deploy.py)
+            from workbook.deploy import Node
+
+            found += [Node(plan, i).log_file for i in range(len(plan.nodes))]
         return found
 
     watch = LogWatch(files())

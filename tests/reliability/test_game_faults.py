@@ -15,56 +15,18 @@ from workbook.client import http
 
 from .conftest import STOCK_LAYER_CLEANER
 from .support import (
-    Ledger,
+    check_stored,
     close_all,
+    first_after,
     players_new,
     right,
     room_new,
-    rows_of,
-    scores_from,
     seated,
+    stamp_frames,
     wrong,
 )
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
-
-
-def first_after(bots: list[Bot], at: float, stamps: dict[int, list[tuple[float, str]]],
-                kind: str) -> float | None:
-    """When the first `kind` frame reached one of these bots after `at` (monotonic)."""
-    return min((t for bot in bots for t, k in stamps.get(bot.user_id, []) if t > at and k == kind),
-               default=None)
-
-
-def stamp_frames(bots: list[Bot]) -> dict[int, list[tuple[float, str]]]:
-    """Record when each bot receives each frame (wraps Bot.recv)."""
-    stamps: dict[int, list[tuple[float, str]]] = {}
-    for bot in bots:
-        original = bot.recv
-
-        async def recv(*a, _bot=bot, _original=original, **kw):
-            frame = await _original(*a, **kw)
-            stamps.setdefault(_bot.user_id, []).append((time.monotonic(), frame.get("type")))
-            return frame
-
-        bot.recv = recv
-    return stamps
-
-
-def check_stored(stack, room_id: str, bots: list[Bot], finished: dict) -> dict:
-    """Every ack is one row with the acknowledged choice; the leaderboard is the rows' sum."""
-    rows = rows_of(stack.query, room_id)
-    ledger = Ledger()
-    for bot in bots:
-        ledger.add_bot(bot)
-    lost = ledger.lost(rows)
-    assert not lost, f"acknowledged answers not stored: {lost}"
-    assert all(n == 1 for n in ledger.acks.values()), f"acknowledged twice: {ledger.acks}"
-    assert all(rows[k][0] == c for k, c in ledger.choices.items()), (rows, ledger.choices)
-    board = {r["user_id"]: r["score"] for r in finished["leaderboard"]}
-    sums = scores_from(rows)
-    assert board == {uid: sums.get(uid, 0) for uid in board}, (board, sums)
-    return {"rows": len(rows), "acks": len(ledger.acks), "rows_lost": len(lost)}
 
 
 @pytest.mark.parametrize("layer", ["redis", "inbox"])
