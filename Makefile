@@ -2,7 +2,7 @@
 PYTHON ?= python3
 RUN = $(PYTHON) course_project/workbook/bootstrap.py
 
-.PHONY: lab serve stop services reset notebooks test bench lint
+.PHONY: lab serve stop services reset notebooks test bench lint deploy-demo deploy-stop
 
 lab:        ## everything, then JupyterLab on notebooks/
 	@$(RUN) lab
@@ -22,3 +22,7 @@ bench:      ## the benchmarks: tables on stdout, JSON in tests/benchmarks/result
 	@$(RUN) bench
 lint:       ## ruff on course_project/ and tests/ (make test runs it too)
 	@$(RUN) lint
+deploy-demo: ## as root: nginx + TLS + two app nodes in network namespaces, in the background
+	@$(RUN) deploy up
+deploy-stop: ## stop the deployment demo and remove everything it made
+	@$(RUN) deploy down

@@ -6,9 +6,10 @@ serve       setup (the live server in the background)
 stop        stop the live server and the learner's server
 learner     the learner's copy: build DIR --through NN | serve [DIR] [--port P] | stop [--port P]
 services    services only;  reset: drop and recreate the course databases
-test        lint, setup, Chromium for the browser test, then all of pytest with strict nbval
+test        lint, setup, Chromium and nginx for their tests, then all of pytest with strict nbval
 lint        ruff on course_project/ and tests/ (the rules in pyproject.toml)
 notebooks   setup, then re-execute every notebook in place and save its outputs
+deploy      the deployment demo: up | down | status | drain N | start N (nginx, TLS, two nodes)
 bench       setup, then the benchmarks (prints tables, writes tests/benchmarks/results/*.json)
 """
 
@@ -36,6 +37,17 @@ def _chromium() -> None:
     from .browser import chromium_ensure
 
     chromium_ensure()
+
+
+def _nginx() -> None:
+    """nginx for the deployment test (installed as root, like Chromium); without root that test
+    is skipped, so nothing is needed."""
+    import os
+
+    from .deploy import prerequisites_ensure
+
+    if os.geteuid() == 0:
+        step("deploy", f"nginx at {prerequisites_ensure()} (for the deployment test)")
 
 
 def _run(cmd: list[str]) -> int:
@@ -82,6 +94,7 @@ def main(argv: list[str]) -> int:
             lint = _lint()  # reported now, and failing the run at the end: the tests still run
             _setup()
             _chromium()
+            _nginx()
             code = _run([sys.executable, "-m", "pytest", *rest])
             step("test", f"pytest exited {code} after {time.monotonic() - started:.0f}s")
             return code or lint
@@ -90,6 +103,11 @@ def main(argv: list[str]) -> int:
             from .notebooks import notebooks_execute
 
             notebooks_execute(rest)
+        elif command == "deploy":
+            from .deploy import main as deploy_main
+
+            _setup(server=False)
+            return deploy_main(rest)
         elif command == "bench":
             _setup()
             return _run([sys.executable, "tests/benchmarks/run.py", *rest])

@@ -267,6 +267,10 @@ async def test_a_socket_that_stops_reading_does_not_hold_up_the_room_and_catches
     import socket
     from urllib.parse import urlsplit
 
+    if config_get().public_url:
+        pytest.skip("behind a proxy the proxy's buffers take what a stalled reader does not, and "
+                    "/api/health answers from any node: the server's own queue is not reached")
+
     players = [player_new("长" * 29 + f"{n:03d}") for n in range(200)]
     room_id = room_new(players[0], questions=1, seconds=5)
     for player in players[2:]:  # a seat stays when its player leaves
