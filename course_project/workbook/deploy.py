@@ -427,9 +427,17 @@ class Node:
         return time.monotonic() - began
 
 
+def nginx_apply(plan: Plan) -> None:
+    """Render the project's nginx template again and reload the running nginx with it (what an
+    operator does after editing the site: `nginx -t && nginx -s reload`)."""
+    cert, key = tls_make(plan)
+    nginx_start(plan, prerequisites_ensure(), nginx_render(plan, cert, key))
+
+
 def nginx_start(plan: Plan, nginx: str, conf: Path) -> None:
     pid_file = plan.root / "nginx" / "nginx.pid"
     if _pid(pid_file) is not None:
+        _run(nginx, "-t", "-q", "-c", str(conf), "-p", str(conf.parent))
         _run(nginx, "-c", str(conf), "-p", str(conf.parent), "-s", "reload")
         return
     for port in (plan.https_port, plan.http_port):
@@ -595,8 +603,9 @@ def up(plan: Plan) -> None:
         raise SetupError(f"nginx answered {status} for /api/health: {body[:200]!r}",
                          f"read {plan.root / 'nginx' / 'logs' / 'error.log'}")
     step("deploy", f"nginx: {plan.url} (http://127.0.0.1:{plan.http_port} redirects there)")
-    step("deploy", f"up. Trust the demo's CA to open it without a warning: {plan.ca_file} "
-                   "(curl --cacert, SSL_CERT_FILE, or the browser's certificate settings)")
+    step("deploy", f"up. Trust the demo's CA to open it without a warning: "
+                   f"{plan.ca_file.relative_to(REPO_ROOT)} (curl --cacert, SSL_CERT_FILE, or the "
+                   "browser's certificate settings)")
     print(plan.url, flush=True)
 
 
