@@ -43,7 +43,14 @@ from string import Template
 from course_project.config import REPO_ROOT, RUN_DIR, config_get
 
 from .errors import SetupError, step
-from .localservers import LocalMariaDB, LocalRedis, LocalSentinel, port_open
+from .localservers import (
+    LocalMariaDB,
+    LocalRedis,
+    LocalSentinel,
+    pid_file_alive,
+    port_open,
+    process_alive,
+)
 from .services import mysql_provision
 
 PROJECT_DIR = REPO_ROOT / "course_project"
@@ -313,27 +320,6 @@ def nginx_render(plan: Plan, cert: Path, key: Path) -> Path:
 # --- processes ------------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
-def _pid(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None
-
-
 def node_health(plan: Plan, index: int) -> dict | None:
     """The node's /api/health, asked directly (past nginx), or None."""
     return health_at(f"http://{plan.node_ip(index)}:{plan.node_port}")
@@ -382,7 +368,7 @@ class Node:
         return self.plan.root / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        return _pid(self.pid_file)
+        return pid_file_alive(self.pid_file)
 
     def start(self, timeout: float = 40.0) -> str:
         """The quiz-node unit's ExecStart, in the node's namespace, as user nobody where nobody
@@ -419,9 +405,9 @@ class Node:
             return None
         began = time.monotonic()
         os.kill(pid, signal.SIGTERM)
-        while _alive(pid) and time.monotonic() - began < timeout:
+        while process_alive(pid) and time.monotonic() - began < timeout:
             time.sleep(0.05)
-        if _alive(pid):
+        if process_alive(pid):
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return time.monotonic() - began
@@ -436,7 +422,7 @@ def nginx_apply(plan: Plan) -> None:
 
 def nginx_start(plan: Plan, nginx: str, conf: Path) -> None:
     pid_file = plan.root / "nginx" / "nginx.pid"
-    if _pid(pid_file) is not None:
+    if pid_file_alive(pid_file) is not None:
         _run(nginx, "-t", "-q", "-c", str(conf), "-p", str(conf.parent))
         _run(nginx, "-c", str(conf), "-p", str(conf.parent), "-s", "reload")
         return
@@ -449,13 +435,13 @@ def nginx_start(plan: Plan, nginx: str, conf: Path) -> None:
 
 
 def nginx_stop(plan: Plan) -> None:
-    pid = _pid(plan.root / "nginx" / "nginx.pid")
+    pid = pid_file_alive(plan.root / "nginx" / "nginx.pid")
     if pid is not None:
         os.kill(pid, signal.SIGQUIT)  # graceful: open websockets are closed by the nodes first
         deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if process_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -645,7 +631,7 @@ def status(plan: Plan) -> dict:
     return {
         "netns": state.get("netns", []), "links": state.get("links", []),
         "nodes": {Node(plan, i).name: Node(plan, i).pid() for i in range(len(plan.nodes))},
-        "nginx": _pid(plan.root / "nginx" / "nginx.pid"),
+        "nginx": pid_file_alive(plan.root / "nginx" / "nginx.pid"),
         "mysql": _mysql(plan).running(),
         "redis": [r.port for r in [*_redises(plan), *_sentinels(plan)] if r.running()],
     }

@@ -59,7 +59,7 @@ from pathlib import Path
 from course_project.config import REPO_ROOT, RUN_DIR
 
 from .errors import SetupError, step
-from .liveserver import LiveServer
+from .localservers import process_alive
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REFERENCE_DIR = REPO_ROOT / "course_project"  # the finished project the chapters build
@@ -701,9 +701,9 @@ class LearnerServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and LiveServer._alive(pid):
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.1)
-        if LiveServer._alive(pid):
+        if process_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         if not quiet:

@@ -26,7 +26,7 @@ from course_project.config import REPO_ROOT, RUN_DIR, config_get, host_for_clien
 from course_project.version import code_version
 
 from .errors import SetupError, step
-from .localservers import port_open
+from .localservers import port_open, process_alive
 
 SERVICE_NAME = "quiz-battle"
 
@@ -175,9 +175,9 @@ class LiveServer:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._alive(pid):
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.1)
-        if self._alive(pid):
+        if process_alive(pid):
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         if not quiet:
@@ -188,23 +188,9 @@ class LiveServer:
         pid = self.pid()
         if pid is not None:
             os.killpg(pid, signal.SIGKILL)
-            while self._alive(pid):
+            while process_alive(pid):
                 time.sleep(0.05)
             self.pid_file.unlink(missing_ok=True)
-
-    @staticmethod
-    def _alive(pid: int) -> bool:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-            if waited == pid:
-                return False
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(pid, 0)
-            return True
-        except OSError:
-            return False
 
     @staticmethod
     def _rel(path: Path) -> str:

@@ -43,21 +43,27 @@ def mysql_greets(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _pid_alive(pid_file: Path) -> int | None:
+def process_alive(pid: int) -> bool:
+    """Process `pid` runs (a child of ours that exited is reaped, and is not)."""
     try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that exited: reap it
-            return None
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     except ChildProcessError:
         pass
     try:
         os.kill(pid, 0)
-        return pid
+        return True
     except OSError:
+        return False
+
+
+def pid_file_alive(pid_file: Path) -> int | None:
+    """The pid written in `pid_file`, if that process runs."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
         return None
+    return pid if process_alive(pid) else None
 
 
 def _wait(predicate, timeout: float, what: str, log: Path | None) -> None:
@@ -74,16 +80,16 @@ def _wait(predicate, timeout: float, what: str, log: Path | None) -> None:
 
 def _daemon_stop(pid_file: Path, timeout: float, what: str, log: Path) -> None:
     """SIGTERM the process of `pid_file`, if it runs, and wait until it is gone."""
-    pid = _pid_alive(pid_file)
+    pid = pid_file_alive(pid_file)
     if pid is None:
         return
     os.kill(pid, signal.SIGTERM)
-    _wait(lambda: _pid_alive(pid_file) is None, timeout, what, log)
+    _wait(lambda: pid_file_alive(pid_file) is None, timeout, what, log)
 
 
 def _daemon_kill(pid_file: Path) -> None:
     """SIGKILL the process of `pid_file`, if it runs (as a crash would)."""
-    pid = _pid_alive(pid_file)
+    pid = pid_file_alive(pid_file)
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
 
@@ -127,7 +133,7 @@ class LocalMariaDB:
         return None
 
     def running(self) -> bool:
-        return _pid_alive(self.pid_file) is not None and mysql_greets(self.host, self.port)
+        return pid_file_alive(self.pid_file) is not None and mysql_greets(self.host, self.port)
 
     def start(self, timeout: float = 60) -> None:
         if self.running():
@@ -191,13 +197,13 @@ class LocalMariaDB:
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait for a clean shutdown; a server still there after `timeout` is killed
         (InnoDB recovers at the next start) and the error says so, so no hung mysqld outlives us."""
-        pid = _pid_alive(self.pid_file)
+        pid = pid_file_alive(self.pid_file)
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
 
         def gone() -> bool:
-            return _pid_alive(self.pid_file) is None
+            return pid_file_alive(self.pid_file) is None
 
         try:
             _wait(gone, timeout, "MySQL shutdown", None)
@@ -210,7 +216,7 @@ class LocalMariaDB:
             ) from None
 
     def kill(self) -> None:
-        pid = _pid_alive(self.pid_file)
+        pid = pid_file_alive(self.pid_file)
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
 
@@ -243,7 +249,7 @@ class LocalRedis:
         )
 
     def running(self) -> bool:
-        return _pid_alive(self.pid_file) is not None and port_open(self.host, self.port)
+        return pid_file_alive(self.pid_file) is not None and port_open(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -382,7 +388,7 @@ class LocalSentinel:
         ]) + "\n"
 
     def running(self) -> bool:
-        return _pid_alive(self.pid_file) is not None and port_open(self.host, self.port)
+        return pid_file_alive(self.pid_file) is not None and port_open(self.host, self.port)
 
     def start(self, timeout: float = 20) -> None:
         if self.running():

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from course_project.config import REPO_ROOT, config_get
-from workbook.browser import CHROMIUM_ARGS, chromium_path
+from workbook.browser import CHROMIUM_ARGS
 from workbook.client import player_new
 from workbook.learner import LearnerServer, free_port
 from workbook.mine import learner_tickets
@@ -25,17 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.live,
 
 SCREEN = {"width": 800, "height": 640}
 LOG = "#log li"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        message = "chromium is not installed (apt-get install chromium, or make test)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 async def shot(page, name: str) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
 
 from answer_game.services import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from course_project.config import REPO_ROOT, config_get
-from workbook.browser import CHROMIUM_ARGS, chromium_path
+from workbook.browser import CHROMIUM_ARGS
 from workbook.client import http
 
 pytestmark = [pytest.mark.browser, pytest.mark.live,
@@ -20,17 +19,6 @@ BANK = json.loads((REPO_ROOT / "data" / "questions.json").read_text(encoding="ut
 ANSWER_BY_TEXT = {q["text"]: q["answer"] for q in BANK}
 VISIBLE = ":not([hidden])"
 ROOM_CODE = f"[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        message = "chromium is not installed (apt-get install chromium, or make test)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 async def register(page, base: str, nickname: str, url: str = "/") -> None:

@@ -46,6 +46,33 @@ async def seated(players: list[dict], room_id: str, bases: list[list[str]],
     return bots
 
 
+@dataclass
+class Question2:
+    """Where `to_question_2` leaves a game: question 1's reveals, question 2's frame and when
+    every player had it."""
+
+    reveals: list[dict]
+    question: dict
+    opened_at: float
+
+
+async def to_question_2(bots: list[Bot], *, timeout: float = 6) -> Question2:
+    """The host (bots[0]) starts once every bot is in the lobby; everyone answers question 1
+    right; once question 2 is open for everyone, the first two answer it and have their acks."""
+    await bots[0].until("lobby", where=lambda f: len(f["players"]) == len(bots))
+    await bots[0].send({"type": "start"})
+    for bot in bots:
+        q = await bot.until("question")
+        await bot.answer(q["question_id"], right(q))
+    reveals = [await bot.until("reveal") for bot in bots]
+    q2 = [await bot.until("question", timeout=timeout) for bot in bots][0]
+    opened_at = time.monotonic()
+    for bot in bots[:2]:
+        await bot.answer(q2["question_id"], right(q2))
+        await bot.until("answer_ack")
+    return Question2(reveals, q2, opened_at)
+
+
 async def close_all(bots: list[Bot]) -> None:
     await asyncio.gather(*(b.close() for b in bots), return_exceptions=True)
 

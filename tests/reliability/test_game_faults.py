@@ -23,6 +23,7 @@ from .support import (
     room_new,
     seated,
     stamp_frames,
+    to_question_2,
     wrong,
 )
 
@@ -44,22 +45,12 @@ async def test_a_redis_restart_mid_game_loses_no_accepted_answer(stack, figures,
     room_id = room_new(players[0], a, questions=4, seconds=10)
     bots = await seated(players, room_id, [[a, b], [b, a], [a, b], [b, a]])
     stamps = stamp_frames(bots)
-    await bots[0].until("lobby", where=lambda f: len(f["players"]) == 4)
-    await bots[0].send({"type": "start"})
-    for bot in bots:
-        q = await bot.until("question")
-        await bot.answer(q["question_id"], right(q))
-    for bot in bots:
-        await bot.until("reveal")
-    q2 = [await bot.until("question", timeout=6) for bot in bots]
-    for bot in bots[:2]:
-        await bot.answer(q2[0]["question_id"], right(q2[0]))
-        await bot.until("answer_ack")
+    q2 = (await to_question_2(bots)).question
 
     stack.redis.kill()
     await asyncio.sleep(0.3)
     for bot in bots[2:]:  # into the outage: `unavailable`, then the bot tries again
-        await bot.answer(q2[0]["question_id"], right(q2[0]))
+        await bot.answer(q2["question_id"], right(q2))
     await asyncio.sleep(0.7)
     stack.redis.start()
     back = time.monotonic()
@@ -155,18 +146,9 @@ async def test_players_of_a_killed_process_finish_the_game_on_the_other(stack, f
     # machine. Every player answers at once, so each question closes early: 30 s costs no time.
     room_id = room_new(players[0], a, questions=3, seconds=30)
     bots = await seated(players, room_id, [[a, b], [b, a], [a, b], [b, a]])
-    await bots[0].until("lobby", where=lambda f: len(f["players"]) == 4)
-    await bots[0].send({"type": "start"})
-    for bot in bots:
-        q = await bot.until("question")
-        await bot.answer(q["question_id"], right(q))
-    reveals = [await bot.until("reveal") for bot in bots]
-    before = {s["user_id"]: s["score"] for s in reveals[0]["scores"]}
-    q2 = [await bot.until("question", timeout=6) for bot in bots]
-    q2_at = time.monotonic()
-    for bot in bots[:2]:
-        await bot.answer(q2[0]["question_id"], right(q2[0]))
-        await bot.until("answer_ack")
+    at_q2 = await to_question_2(bots)
+    before = {s["user_id"]: s["score"] for s in at_q2.reveals[0]["scores"]}
+    q2_at = at_q2.opened_at
     killed_at = time.monotonic()
     servers[0].kill()  # A drives: the host joined there first
     finished = await asyncio.gather(*(bot.play(right, timeout=40) for bot in bots))

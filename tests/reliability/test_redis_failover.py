@@ -29,6 +29,7 @@ from .support import (
     rows_of,
     seated,
     stamp_frames,
+    to_question_2,
 )
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -174,17 +175,7 @@ async def test_killing_the_redis_master_mid_game_promotes_the_replica_and_loses_
     room_id = room_new(players[0], a, questions=3, seconds=25)
     bots = await seated(players, room_id, [[a, b], [b, a], [a, b], [b, a]])
     stamps = stamp_frames(bots)
-    await bots[0].until("lobby", where=lambda f: len(f["players"]) == 4)
-    await bots[0].send({"type": "start"})
-    for bot in bots:
-        q = await bot.until("question")
-        await bot.answer(q["question_id"], right(q))
-    for bot in bots:
-        await bot.until("reveal")
-    q2 = [await bot.until("question", timeout=8) for bot in bots]
-    for bot in bots[:2]:
-        await bot.answer(q2[0]["question_id"], right(q2[0]))
-        await bot.until("answer_ack")
+    q2 = (await to_question_2(bots, timeout=8)).question
 
     ready = asyncio.Barrier(len(replicated.addresses) + 1)  # every sentinel listened to
     switch = asyncio.create_task(switch_first(replicated.addresses, ready))
@@ -194,7 +185,7 @@ async def test_killing_the_redis_master_mid_game_promotes_the_replica_and_loses_
     probe = asyncio.create_task(first_write(replicated.addresses))
     await asyncio.sleep(0.3)
     for bot in bots[2:]:  # one on each process, into the failover
-        await bot.answer(q2[0]["question_id"], right(q2[0]))
+        await bot.answer(q2["question_id"], right(q2))
     finished = await asyncio.gather(*(bot.play(right, timeout=40) for bot in bots))
     done = time.monotonic()
     promoted_at, announced = await asyncio.wait_for(switch, 10)
