@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
+from .debian import debian_install, debian_root
 from .errors import SetupError, step
 
 CHROMIUM_ARGS = [
@@ -44,13 +44,9 @@ def cjk_font_ensure() -> bool:
     Chromium), else a hint. True if one is there afterwards."""
     if cjk_font_present():
         return True
-    if Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+    if debian_root():
         step("browser", f"installing Debian's {CJK_FONT_PACKAGE} with apt-get (one time)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", CJK_FONT_PACKAGE]
-        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(cmd, env=env, capture_output=True)
+        debian_install(CJK_FONT_PACKAGE)
     if not cjk_font_present():
         step("browser", f"no CJK font: Chinese text shows as boxes (apt-get install "
                         f"{CJK_FONT_PACKAGE})")
@@ -64,12 +60,10 @@ def chromium_ensure() -> str:
         step("browser", f"chromium at {found}")
         cjk_font_ensure()
         return found
-    if Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+    if debian_root():
         step("browser", "installing Debian's chromium with apt-get (one time)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-            if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-                raise SetupError(f"'{' '.join(cmd)}' failed", "apt-get install -y chromium")
+        if not debian_install("chromium", recommends=True):
+            raise SetupError("'apt-get install chromium' failed", "apt-get install -y chromium")
         found = chromium_path()
     if found:
         cjk_font_ensure()

@@ -42,6 +42,7 @@ from string import Template
 
 from course_project.config import REPO_ROOT, RUN_DIR, config_get
 
+from .debian import debian_install, debian_root
 from .errors import SetupError, step
 from .localservers import (
     LocalMariaDB,
@@ -157,13 +158,9 @@ def prerequisites_ensure() -> str:
     if not shutil.which("ip"):
         raise SetupError("no `ip` command (iproute2)", "apt-get install -y iproute2")
     found = nginx_path()
-    if not found and Path("/etc/debian_version").exists() and shutil.which("apt-get"):
+    if not found and debian_root():
         step("deploy", "installing Debian's nginx with apt-get (one time)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"]
-        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(cmd, env=env, capture_output=True)
+        debian_install("nginx")
         found = nginx_path()
     if not found:
         raise SetupError("nginx is not installed", "apt-get install -y nginx")

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .debian import debian_install, debian_root
 from .errors import SetupError
 
 
@@ -321,22 +322,14 @@ def sentinel_command() -> list[str]:
     if server:
         return [server, "--sentinel"]
     fix = f"apt-get install -y {SENTINEL_PACKAGE}"
-    if Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        _apt_install(SENTINEL_PACKAGE, fix)
+    if debian_root():
+        if not debian_install(SENTINEL_PACKAGE):
+            raise SetupError(f"'apt-get install {SENTINEL_PACKAGE}' failed", fix)
         found = shutil.which("redis-sentinel", path=path)
         if found:
             return [found]
     raise SetupError("no redis-sentinel or redis-server binary on PATH",
                      fix if os.geteuid() == 0 else f"sudo {fix}")
-
-
-def _apt_install(package: str, fix: str) -> None:
-    """apt-get update, then install `package` (as root on Debian); SetupError with `fix` if
-    either fails."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package]):
-        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-            raise SetupError(f"'{' '.join(cmd)}' failed", fix)
 
 
 @dataclass

@@ -18,8 +18,6 @@ import json
 import os
 import platform
 import secrets
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from course_project.config import (
     redis_auth,
 )
 
+from .debian import debian_install, debian_root
 from .errors import SetupError, step
 from .localservers import LocalMariaDB, LocalRedis, port_open
 
@@ -54,16 +53,11 @@ def install_hint() -> str:
 
 
 def _apt_install() -> None:
-    if not (Path("/etc/debian_version").exists() and os.geteuid() == 0 and shutil.which("apt-get")):
+    if not debian_root():
         raise SetupError("MariaDB/MySQL or Redis binaries are missing", install_hint())
     step("services", "installing mariadb-server redis-server with apt-get (one time)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "mariadb-server", "redis-server"],
-    ):
-        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-            raise SetupError(f"'{' '.join(cmd)}' failed", install_hint())
+    if not debian_install("mariadb-server", "redis-server", recommends=True):
+        raise SetupError("'apt-get install mariadb-server redis-server' failed", install_hint())
 
 
 # --- MySQL -----------------------------------------------------------------------------------
