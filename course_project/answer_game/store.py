@@ -30,6 +30,7 @@ from course_project.config import SENTINEL_KWARGS, config_get, redis_auth
 
 LEASE_MS = 3000
 SNAPSHOT_TTL_S = 6 * 3600
+REDIS_MAX_CONNECTIONS = 100  # a process's connections for the game's keys (a blocking pool)
 
 _clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 _sentinels: dict[asyncio.AbstractEventLoop, Sentinel] = {}
@@ -124,7 +125,7 @@ def _client_new(loop: asyncio.AbstractEventLoop) -> aioredis.Redis:
     # players leaving together), callers wait for a free connection instead of failing
     # with MaxConnectionsError (redis-py's default pool allows 100, then raises).
     options = {"decode_responses": True, "socket_timeout": 5, "socket_connect_timeout": 5,
-               "retry_on_timeout": True, "max_connections": 100, "timeout": 5}
+               "retry_on_timeout": True, "max_connections": REDIS_MAX_CONNECTIONS, "timeout": 5}
     if not cfg.redis_sentinels:
         pool = aioredis.BlockingConnectionPool.from_url(cfg.redis_url, **options)
         return aioredis.Redis.from_pool(pool)  # closes the pool with it

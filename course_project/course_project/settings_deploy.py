@@ -9,8 +9,10 @@ import os
 from .settings import *  # noqa: F403 (every other setting is the project's own)
 
 DEBUG = False
-# nginx terminates TLS and says so in X-Forwarded-Proto (it sets the header on every request, so
-# a client cannot forge it); request.is_secure() believes that header and nothing else.
+# nginx terminates TLS and says so in X-Forwarded-Proto, on every request it passes on (a
+# browser cannot slip in its own). request.is_secure() believes that header; only nginx and the
+# operator's health checks reach a node. (uvicorn's --proxy-headers also takes the scheme from
+# it, from nginx's address only.)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # A request that reached a node as plain http is redirected, except the health check, which the
 # operator (and the deploy test) ask the nodes directly, past nginx.

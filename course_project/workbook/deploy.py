@@ -14,7 +14,8 @@ The stack, on loopback and a network of the project's own:
                         +--> qz-node1 10.242.0.11:8000 --+   two hosts of their own: network
                         +--> qz-node2 10.242.0.12:8000 --+   namespaces on the bridge qzbr0,
                                                          |   each running the quiz-node unit's
-         MariaDB 10.242.0.1:3390, Redis 10.242.0.1:6390 <+   uvicorn as user nobody
+     MariaDB, Redis + replica + 3 sentinels on 10.242.0.1 <+   uvicorn (as user nobody where
+                                                             nobody can run this Python)
 
 What it makes (namespaces, links, processes) is written to .run/deploy/state.json as it is
 made: `down` undoes exactly that, and `up` refuses a namespace, link or port that something
@@ -177,6 +178,10 @@ def net_up(plan: Plan) -> None:
         if subprocess.run(["ip", "link", "show", plan.bridge], capture_output=True).returncode == 0:
             raise SetupError(f"a network link {plan.bridge} exists that the demo did not make",
                              f"remove it (ip link del {plan.bridge}) if it is a leftover")
+        taken = _routes_overlapping(plan)
+        if taken:
+            raise SetupError(f"this machine already routes {taken}, which overlaps the demo's "
+                             f"{plan.net}.0/24", "pick another network for the demo (Plan.net)")
         _run("ip", "link", "add", plan.bridge, "type", "bridge")
         _state_add(plan, "links", plan.bridge)
         _run("ip", "addr", "add", f"{plan.gateway}/24", "dev", plan.bridge)
@@ -202,6 +207,23 @@ def net_up(plan: Plan) -> None:
                    + ", ".join(f"{ns} {plan.node_ip(i)}" for i, ns in enumerate(plan.nodes)))
 
 
+def _routes_overlapping(plan: Plan) -> str | None:
+    """A route of this machine into the demo's /24 (a VPN, a container network), if any."""
+    import ipaddress
+
+    ours = ipaddress.ip_network(f"{plan.net}.0/24")
+    for line in _run("ip", "-4", "route", "show").splitlines():
+        destination = line.split()[0] if line.split() else "default"
+        if destination == "default":
+            continue
+        try:
+            if ipaddress.ip_network(destination, strict=False).overlaps(ours):
+                return destination
+        except ValueError:
+            continue
+    return None
+
+
 def net_down(plan: Plan) -> None:
     state = _state(plan)
     for ns in state.get("netns", []):
@@ -215,8 +237,8 @@ def net_down(plan: Plan) -> None:
 
 
 def tls_make(plan: Plan) -> tuple[Path, Path]:
-    """A local CA (ca.pem, the file clients trust) and nginx's certificate for 127.0.0.1 and
-    localhost, made once with trustme."""
+    """A local CA (ca.pem, the file clients trust) and nginx's certificate for 127.0.0.1 (an
+    address, not a name: browsers apply no HSTS to it), made once with trustme."""
     import trustme
 
     folder = plan.root / "tls"
@@ -224,7 +246,7 @@ def tls_make(plan: Plan) -> tuple[Path, Path]:
     if not (cert.exists() and key.exists() and plan.ca_file.exists()):
         folder.mkdir(parents=True, exist_ok=True)
         ca = trustme.CA(organization_name="Quiz workbook demo CA")
-        server = ca.issue_cert("127.0.0.1", "localhost", "::1")
+        server = ca.issue_cert("127.0.0.1")
         ca.cert_pem.write_to_path(str(plan.ca_file))
         server.cert_chain_pems[0].write_to_path(str(cert))
         server.private_key_pem.write_to_path(str(key))
@@ -236,14 +258,14 @@ def tls_make(plan: Plan) -> tuple[Path, Path]:
 
 
 def node_env(plan: Plan, index: int) -> dict[str, str]:
-    """The node's EnvironmentFile (deploy/node.env.example has every key)."""
+    """The node's EnvironmentFile (deploy/node.env.example explains the keys)."""
     cfg = config_get()
     return {
         "DJANGO_SETTINGS_MODULE": "course_project.settings_deploy",
         "DJANGO_SECRET_KEY": cfg.secret_key,
         # The names browsers use (through nginx), and the node's own address, which health
         # checks (a load balancer's, the operator's) ask for directly.
-        "DJANGO_ALLOWED_HOSTS": f"127.0.0.1,localhost,{plan.node_ip(index)}",
+        "DJANGO_ALLOWED_HOSTS": f"127.0.0.1,{plan.node_ip(index)}",
         "QUIZ_STATIC_ROOT": str(plan.static_root),
         "QUIZ_MYSQL_HOST": plan.gateway,
         "QUIZ_MYSQL_PORT": str(plan.mysql_port),
@@ -279,10 +301,11 @@ def nginx_render(plan: Plan, cert: Path, key: Path) -> Path:
     """deploy/nginx/quiz.conf.template filled in, inside a main nginx.conf of the demo's own."""
     folder = plan.root / "nginx"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
+    cap = node_env(plan, 0)["QUIZ_NODE_MAX_CONNECTIONS"]
     upstreams = "\n".join(f"    server {plan.node_ip(i)}:{plan.node_port} max_fails=1 "
-                          "fail_timeout=5s;" for i in range(len(plan.nodes)))
+                          f"fail_timeout=5s max_conns={cap};" for i in range(len(plan.nodes)))
     values = {
-        "upstream_servers": upstreams, "server_name": "127.0.0.1 localhost",
+        "upstream_servers": upstreams, "server_name": "127.0.0.1",
         "http_listen": f"127.0.0.1:{plan.http_port}",
         "https_listen": f"127.0.0.1:{plan.https_port}",
         "https_port_suffix": f":{plan.https_port}", "tls_certificate": str(cert),
@@ -315,6 +338,19 @@ def nginx_render(plan: Plan, cert: Path, key: Path) -> Path:
 
 
 # --- processes ------------------------------------------------------------------------------------
+
+
+def _ours(pid_file: Path, program: str) -> int | None:
+    """The pid in `pid_file` if that process runs and is `program` (after a reboot, a stale pid
+    file may name someone else's process, which must not be signalled)."""
+    pid = pid_file_alive(pid_file)
+    if pid is None:
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if program.encode() in cmdline else None
 
 
 def node_health(plan: Plan, index: int) -> dict | None:
@@ -365,7 +401,7 @@ class Node:
         return self.plan.root / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        return pid_file_alive(self.pid_file)
+        return _ours(self.pid_file, "uvicorn")
 
     def start(self, timeout: float = 40.0) -> str:
         """The quiz-node unit's ExecStart, in the node's namespace, as user nobody where nobody
@@ -419,7 +455,7 @@ def nginx_apply(plan: Plan) -> None:
 
 def nginx_start(plan: Plan, nginx: str, conf: Path) -> None:
     pid_file = plan.root / "nginx" / "nginx.pid"
-    if pid_file_alive(pid_file) is not None:
+    if _ours(pid_file, "nginx") is not None:
         _run(nginx, "-t", "-q", "-c", str(conf), "-p", str(conf.parent))
         _run(nginx, "-c", str(conf), "-p", str(conf.parent), "-s", "reload")
         return
@@ -432,14 +468,15 @@ def nginx_start(plan: Plan, nginx: str, conf: Path) -> None:
 
 
 def nginx_stop(plan: Plan) -> None:
-    pid = pid_file_alive(plan.root / "nginx" / "nginx.pid")
+    """A graceful quit, then SIGKILL for the master and its workers (one process group)."""
+    pid = _ours(plan.root / "nginx" / "nginx.pid", "nginx")
     if pid is not None:
-        os.kill(pid, signal.SIGQUIT)  # graceful: open websockets are closed by the nodes first
+        os.kill(pid, signal.SIGQUIT)
         deadline = time.monotonic() + 10
         while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if process_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
 
 
 def client_env(plan: Plan) -> dict[str, str]:
@@ -554,12 +591,23 @@ def redis_restore(plan: Plan) -> None:
 
 
 def up(plan: Plan) -> None:
+    """Bring the stack up; if any step fails, everything started so far is stopped and removed
+    (down) before the error goes on."""
+    try:
+        _up(plan)
+    except BaseException:
+        step("deploy", "stopping what was started")
+        down(plan)
+        raise
+
+
+def _up(plan: Plan) -> None:
     nginx = prerequisites_ensure()
     plan.root.mkdir(parents=True, exist_ok=True)
     net_up(plan)
     cert, key = tls_make(plan)
     step("deploy", f"TLS: a local CA ({plan.ca_file.relative_to(REPO_ROOT)}) and a certificate "
-                   "for 127.0.0.1 and localhost")
+                   "for 127.0.0.1")
     mysql = _mysql(plan)
     mysql.start()
     for server in [*_redises(plan), *_sentinels(plan)]:
@@ -605,10 +653,12 @@ def _collectstatic(plan: Plan) -> None:
 
 
 def down(plan: Plan) -> None:
-    """Stop everything the demo started and remove what it made; quiet if nothing runs."""
-    nginx_stop(plan)
+    """Stop everything the demo started and remove what it made; quiet if nothing runs. The
+    nodes first (they close their websockets with 1012), then nginx, which then has none left
+    to wait for."""
     for index in range(len(plan.nodes)):
         Node(plan, index).stop(timeout=15)
+    nginx_stop(plan)
     servers = [*_sentinels(plan), *_redises(plan), _mysql(plan)]
     for stop in (server.stop for server in servers):
         try:
@@ -628,7 +678,7 @@ def status(plan: Plan) -> dict:
     return {
         "netns": state.get("netns", []), "links": state.get("links", []),
         "nodes": {Node(plan, i).name: Node(plan, i).pid() for i in range(len(plan.nodes))},
-        "nginx": pid_file_alive(plan.root / "nginx" / "nginx.pid"),
+        "nginx": _ours(plan.root / "nginx" / "nginx.pid", "nginx"),
         "mysql": _mysql(plan).running(),
         "redis": [r.port for r in [*_redises(plan), *_sentinels(plan)] if r.running()],
     }
@@ -644,12 +694,7 @@ def main(argv: list[str]) -> int:
     plan = plan_get()
     try:
         if args.command == "up":
-            try:
-                up(plan)
-            except BaseException:
-                step("deploy", "stopping what was started (make deploy-stop)")
-                down(plan)
-                raise
+            up(plan)
         elif args.command == "down":
             down(plan)
         elif args.command == "status":

@@ -18,6 +18,8 @@ from workbook.client import http, player_new
 from . import deploy
 from .deploy import Node, Plan
 
+WRITES_BACK_WITHIN = 30.0  # seconds after a Redis kill by which writes must work again
+
 
 @dataclass
 class DrillResult:
@@ -102,9 +104,11 @@ async def node_drain_drill(plan: Plan) -> DrillResult:
     async def fault(_bots: list[Bot]) -> None:
         took["drain"] = await asyncio.to_thread(Node(plan, 0).stop) or 0.0
 
-    result = await _play(plan, "drain", fault)
+    try:
+        result = await _play(plan, "drain", fault)
+    finally:
+        await asyncio.to_thread(Node(plan, 0).start)
     result.fault_s = took["drain"]
-    await asyncio.to_thread(Node(plan, 0).start)
     return result
 
 
@@ -118,7 +122,7 @@ async def redis_kill_drill(plan: Plan) -> DrillResult:
     async def fault(_bots: list[Bot]) -> None:
         killed = time.monotonic()
         times["promoted"], _ = await asyncio.to_thread(deploy.redis_master_kill, plan)
-        while True:
+        while time.monotonic() - killed < WRITES_BACK_WITHIN:
             reply = await asyncio.to_thread(http, "POST", "/api/rooms",
                                             {"questions": 1, "seconds": 5},
                                             ticket=host["ticket"], base=plan.url)
@@ -126,8 +130,11 @@ async def redis_kill_drill(plan: Plan) -> DrillResult:
                 times["writes"] = time.monotonic() - killed
                 return
             await asyncio.sleep(0.05)
+        raise TimeoutError(f"no room could be made within {WRITES_BACK_WITHIN:.0f} s of the kill")
 
-    result = await _play(plan, "failover", fault)
+    try:
+        result = await _play(plan, "failover", fault)
+    finally:
+        await asyncio.to_thread(deploy.redis_restore, plan)
     result.fault_s, result.writes_again_s = times["promoted"], times["writes"]
-    await asyncio.to_thread(deploy.redis_restore, plan)
     return result

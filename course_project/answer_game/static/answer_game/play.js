@@ -247,7 +247,7 @@
     $("share-code").textContent = roomId;
     $("join-url").value = `${location.origin}/play?room=${encodeURIComponent(roomId)}`;
     $("screen-link").href =
-      `/screen/${encodeURIComponent(roomId)}?ticket=${encodeURIComponent(me.ticket)}`;
+      `/screen/${encodeURIComponent(roomId)}#ticket=${encodeURIComponent(me.ticket)}`;
     Quiz.showOnly(VIEWS, null);
     game.countdown = game.countdown || new Quiz.Countdown($("countdown"), $("timer-bar"));
     game.socket = new Quiz.GameSocket({ roomId, userId: me.user_id, ticket: me.ticket,

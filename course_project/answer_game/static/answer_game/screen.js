@@ -5,7 +5,9 @@
   const { $ } = Quiz;
   const VIEWS = ["view-lobby", "view-question", "view-reveal", "view-finished"];
   const roomId = $("screen").dataset.room;
-  const params = new URLSearchParams(location.search);
+  // The host's page links here with #ticket=...: a fragment never reaches a server, so the
+  // ticket is in no proxy's or server's access log.
+  const params = new URLSearchParams(location.hash.slice(1));
   let ticket = params.get("ticket");
   if (ticket) {
     sessionStorage.setItem("quiz.screen." + roomId, ticket);
