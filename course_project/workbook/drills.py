@@ -8,11 +8,13 @@ environment (the URL through nginx, the CA to trust, the stack's databases for r
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from answer_game.bots import Bot
+from course_project.config import REPO_ROOT
 from workbook.client import http, player_new
 
 from . import deploy
@@ -51,10 +53,6 @@ async def _play(plan: Plan, label: str, fault: Callable[[list[Bot]], Awaitable[N
                 *, players: int = 6) -> DrillResult:
     """Seat `players` bots in a 3-question room through nginx, start, and let `fault` run once
     question 2 opens; every bot answers every question right."""
-    import json
-
-    from course_project.config import REPO_ROOT
-
     bank = json.loads((REPO_ROOT / "data" / "questions.json").read_text(encoding="utf-8"))
     choose = _right_answer({q["id"]: q["answer"] for q in bank})
     base = plan.url
