@@ -1,6 +1,6 @@
 # Thin targets: each one runs Python. bootstrap.py makes .venv (or uses the active conda env).
 PYTHON ?= python3
-RUN = $(PYTHON) course_project/workbook/bootstrap.py
+RUN = $(PYTHON) workbook/setup/bootstrap.py
 
 .PHONY: lab serve stop services reset notebooks test bench lint deploy-demo deploy-stop
 
@@ -20,7 +20,7 @@ test:       ## the same setup, then the whole pytest suite with strict nbval
 	@$(RUN) test
 bench:      ## the benchmarks: tables on stdout, JSON in tests/benchmarks/results/
 	@$(RUN) bench
-lint:       ## ruff on course_project/ and tests/ (make test runs it too)
+lint:       ## ruff on course_project/, workbook/ and tests/ (make test runs it too)
 	@$(RUN) lint
 deploy-demo: ## as root: nginx + TLS + two app nodes in network namespaces, in the background
 	@$(RUN) deploy up

@@ -6,9 +6,9 @@ from pathlib import Path
 
 
 def pytest_configure(config):
-    # Tests and chapters build a throw-away learner's copy (workbook.learner.learner_sandbox),
+    # Tests and chapters build a throw-away learner's copy (workbook.chapters.learner.learner_sandbox),
     # never the learner's own notebooks/my_project/.
-    from workbook.learner import sandbox_configure
+    from workbook.chapters.learner import sandbox_configure
 
     sandbox_configure(config)
     # addopts names the sanitize file relative to the repository root; make that hold wherever
@@ -21,12 +21,12 @@ def pytest_configure(config):
 def pytest_sessionstart(session):
     # The kernels run this interpreter: build matplotlib's font cache here, once, so its first-run
     # warning never lands in a cell's stderr.
-    from workbook.notebooks import matplotlib_cache_warm
+    from workbook.chapters.notebooks import matplotlib_cache_warm
 
     matplotlib_cache_warm()
 
 
 def pytest_unconfigure(config):
-    from workbook.learner import sandbox_unconfigure
+    from workbook.chapters.learner import sandbox_unconfigure
 
     sandbox_unconfigure(config)

@@ -23,7 +23,7 @@ def live_server():
     at QUIZ_HOST:QUIZ_PORT is someone else's (the loop test serves a fresh build of the
     chapters there): it must answer /api/health with status ok, and is left alone."""
     from course_project.config import config_get
-    from workbook.liveserver import LiveServer, health_get
+    from workbook.setup.liveserver import LiveServer, health_get
 
     server = LiveServer.default()
     if os.environ.get("WORKBOOK_LIVE_EXTERNAL") == "1":
@@ -47,15 +47,15 @@ async def pools(django_ready):
 
 
 
-# Tests and chapters build a throw-away learner's copy (workbook.learner.learner_sandbox), never
-# the learner's own notebooks/my_project/.
+# Tests and chapters build a throw-away learner's copy (learner_sandbox in
+# workbook/chapters/learner.py), never the learner's own notebooks/my_project/.
 def pytest_configure(config):
-    from workbook.learner import sandbox_configure
+    from workbook.chapters.learner import sandbox_configure
 
     sandbox_configure(config)
 
 
 def pytest_unconfigure(config):
-    from workbook.learner import sandbox_unconfigure
+    from workbook.chapters.learner import sandbox_unconfigure
 
     sandbox_unconfigure(config)

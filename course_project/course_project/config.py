@@ -17,8 +17,6 @@ from dotenv import dotenv_values
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = REPO_ROOT / ".env"
-RUN_DIR = REPO_ROOT / ".run"  # pid and log files of the live server
-SERVICES_DIR = REPO_ROOT / ".services"  # data of project-local MariaDB/Redis
 
 
 def _read() -> dict[str, str]:
@@ -59,12 +57,6 @@ class Config:
     local_mysql_port: int
     local_redis_port: int
     channel_layer: str
-
-    @property
-    def learner_dbs(self) -> tuple[str, str]:
-        """The study and game databases of the learner's copy (workbook.learner), made beside
-        these by the same setup: a learner's bug never touches the reference's data."""
-        return f"{self.study_db}_learner", f"{self.game_db}_learner"
 
     @property
     def client_host(self) -> str:
@@ -168,23 +160,3 @@ def config_get() -> Config:
         local_redis_port=int(env.get("QUIZ_LOCAL_REDIS_PORT", "6380")),
         channel_layer=env.get("QUIZ_CHANNEL_LAYER", "inbox").strip().lower(),
     )
-
-
-def env_file_update(values: dict[str, str]) -> None:
-    """Set keys in `.env`, keeping every other line as it is (setup owns only these keys)."""
-    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
-    todo = dict(values)
-    out = []
-    for line in lines:
-        key = line.split("=", 1)[0].strip()
-        if key in todo:
-            out.append(f"{key}={todo.pop(key)}")
-        else:
-            out.append(line)
-    out.extend(f"{k}={v}" for k, v in todo.items())
-    ENV_FILE.write_text("\n".join(out) + "\n")
-    ENV_FILE.chmod(0o600)
-    # What setup decided also holds for this process and the ones it starts (the live server),
-    # even where an environment variable had said otherwise.
-    os.environ.update(values)
-    config_get.cache_clear()

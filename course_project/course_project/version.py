@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-_SKIP = {"workbook", "__pycache__"}
+_SKIP = {"__pycache__"}
 _SUFFIXES = {".py", ".html", ".js", ".css", ".sql"}
 
 

@@ -34,8 +34,8 @@ def _sizes(opts: Options) -> tuple[int, int, int]:
 async def _copy_measure(opts: Options, label: str, root: Path, anchor: Side) -> dict[str, float]:
     import psutil
 
-    from workbook.learner import LearnerServer
-    from workbook.mine import learner_tickets
+    from workbook.chapters.learner import LearnerServer
+    from workbook.chapters.mine import learner_tickets
 
     rounds, warmup, block = _sizes(opts)
     server = LearnerServer(root, PROJECT_PORT)
@@ -62,7 +62,7 @@ async def _copy_measure(opts: Options, label: str, root: Path, anchor: Side) -> 
 
 
 async def _measure(opts: Options) -> Report:
-    from workbook.learner import build
+    from workbook.chapters.learner_copy import build
 
     rounds, warmup, block = _sizes(opts)
     report = Report(NAME, "the learner's chat after chapter 05 and after chapter 10 vs a bare "

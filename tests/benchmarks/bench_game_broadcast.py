@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import psutil
 from websockets.asyncio.client import ClientConnection
 
-from workbook.client import http
-from workbook.liveserver import health_get
+from workbook.chapters.client import http
+from workbook.setup.liveserver import health_get
 
 from .bench_broadcast import Side, _figures, _interleaved, _redis_cpu_s
 from .harness import (

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import psutil
 from websockets.asyncio.client import ClientConnection
 
-from workbook.client import ws_open
+from workbook.chapters.client import ws_open
 
 from .bench_broadcast import _redis_cpu_s
 from .bench_game_broadcast import room_new, users_pick
@@ -69,7 +69,7 @@ def _sizes(opts: Options) -> Sizes:
 @contextmanager
 def servers_two() -> Iterator[list]:
     """The project on both ports (bench-a, bench-b); yields the LiveServers."""
-    from workbook.liveserver import LiveServer, health_get
+    from workbook.setup.liveserver import LiveServer, health_get
 
     pair = [
         LiveServer(HOST, port, name=name, extra_env={"QUIZ_PORT": str(port)})

@@ -24,7 +24,7 @@ class ServerError(RuntimeError):
 
 
 def _free(port: int) -> None:
-    from workbook.localservers import port_open
+    from workbook.setup.localservers import port_open
 
     if port_open(HOST, port):
         raise ServerError(
@@ -36,7 +36,7 @@ def _free(port: int) -> None:
 @contextmanager
 def project_server(layer: str, *, port: int = PROJECT_PORT) -> Iterator[int]:
     """The live project with channel layer `layer`; yields the uvicorn process id."""
-    from workbook.liveserver import LiveServer, health_get
+    from workbook.setup.liveserver import LiveServer, health_get
 
     server = LiveServer(
         HOST, port, name="bench", extra_env={"QUIZ_CHANNEL_LAYER": layer, "QUIZ_PORT": str(port)}
@@ -59,7 +59,7 @@ def project_server(layer: str, *, port: int = PROJECT_PORT) -> Iterator[int]:
 def project_deflate() -> bool:
     """Whether the project's uvicorn offers permessage-deflate (uvicorn's default: yes); the
     anchor does the same, so both compress or neither does."""
-    from workbook.liveserver import LiveServer
+    from workbook.setup.liveserver import LiveServer
 
     cmd = LiveServer(HOST, PROJECT_PORT).command()
     for i, arg in enumerate(cmd):
@@ -70,7 +70,7 @@ def project_deflate() -> bool:
 
 
 def layer_class(port: int = PROJECT_PORT) -> str:
-    from workbook.liveserver import health_get
+    from workbook.setup.liveserver import health_get
 
     return ((health_get(HOST, port) or {}).get("channel_layer") or {}).get("class", "?")
 

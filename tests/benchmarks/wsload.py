@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection
 
-from workbook.client import ws_open
+from workbook.chapters.client import ws_open
 
 
 def tickets_issue(user_ids: Sequence[int]) -> list[str]:

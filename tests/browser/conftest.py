@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from workbook.browser import chromium_path
+from workbook.setup.browser import chromium_path
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from course_project.config import REPO_ROOT, config_get
-from workbook.browser import CHROMIUM_ARGS
-from workbook.client import player_new
-from workbook.learner import LearnerServer, free_port
-from workbook.mine import learner_tickets
+from course_project.config import config_get
+from workbook.chapters.client import player_new
+from workbook.chapters.learner import LearnerServer, free_port
+from workbook.chapters.mine import learner_tickets
+from workbook.paths import REPO_ROOT
+from workbook.setup.browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live,
               pytest.mark.usefixtures("live_server", "django_ready")]

@@ -8,9 +8,10 @@ import re
 import pytest
 
 from answer_game.services import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
-from course_project.config import REPO_ROOT, config_get
-from workbook.browser import CHROMIUM_ARGS
-from workbook.client import http
+from course_project.config import config_get
+from workbook.chapters.client import http
+from workbook.paths import REPO_ROOT
+from workbook.setup.browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live,
               pytest.mark.usefixtures("live_server", "django_ready")]

@@ -1,6 +1,7 @@
 """The loop closed: building the learner's copy through the last chapter, from the chapters'
-listings alone, reproduces course_project/ (every file but the workbook's helpers), and the
-fresh build passes the live protocol tests as the reference server does."""
+listings alone, reproduces course_project/ (every file of it: the book's machinery lives beside
+it, in workbook/), and the fresh build passes the live protocol tests as the reference server
+does."""
 
 from __future__ import annotations
 
@@ -10,14 +11,11 @@ import sys
 
 import pytest
 
-from course_project.config import REPO_ROOT, config_get
-from workbook.learner import (
-    LearnerServer,
-    build_differences,
-    free_port,
-    last_chapter,
-    project_files,
-)
+from course_project.config import config_get
+from workbook.chapters.learner import LearnerServer, free_port
+from workbook.chapters.learner_copy import build_differences, project_files
+from workbook.chapters.listings import last_chapter
+from workbook.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

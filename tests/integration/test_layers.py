@@ -269,7 +269,7 @@ async def test_a_waiting_receive_gets_its_message_after_redis_is_killed_and_rest
     tmp_path, prefix
 ):
     """A private Redis, killed with -9 under a waiting receive(), then started again (empty)."""
-    from workbook.localservers import LocalRedis
+    from workbook.setup.localservers import LocalRedis
 
     private = LocalRedis(tmp_path / "redis", _free_port())
     private.start()

@@ -13,8 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from workbook.chapters.learner import LearnerServer, free_port
+from workbook.chapters.learner_copy import build, listing_apply
+from workbook.chapters.listings import Listing, diff_apply
 from workbook.errors import SetupError
-from workbook.learner import LearnerServer, Listing, build, diff_apply, free_port, listing_apply
 
 URLS_DIFF = """\
 @@ -17,6 +17,10 @@
@@ -40,7 +42,7 @@ from django.http import HttpResponse
 
 
 def probe(request):
-    found = [name for name in ("answer_game", "common", "workbook")
+    found = [name for name in ("course_project", "answer_game", "common", "workbook")
              if importlib.util.find_spec(name) is not None]
     return HttpResponse(",".join(found) or "none")
 """
@@ -124,14 +126,14 @@ def test_a_diff_that_does_not_match_changes_nothing_and_says_where(tmp_path):
 def test_diff_apply_finds_a_hunk_that_moved_and_refuses_a_wrong_context():
     text = "a\nb\nc\nd\n"
     assert diff_apply("x\n" + text, "@@ -2,2 +2,3 @@\n b\n+B\n c\n") == "x\na\nb\nB\nc\nd\n"
-    from workbook.learner import ListingError
+    from workbook.chapters.listings import ListingError
 
     with pytest.raises(ListingError, match="does not match"):
         diff_apply(text, "@@ -1,2 +1,2 @@\n a\n-z\n+Z\n")
 
 
 def test_a_listing_cannot_write_outside_the_copy(tmp_path):
-    from workbook.learner import ListingError, listing_parse
+    from workbook.chapters.listings import ListingError, listing_parse
 
     with pytest.raises(ListingError, match="inside the project folder"):
         listing_parse("%%learner file ../escape.py\nx = 1\n")
@@ -227,7 +229,7 @@ def exercise_chapter(folder: Path) -> Path:
 
 
 def test_a_solution_is_applied_only_when_asked_or_switched_on(tmp_path, monkeypatch, capsys):
-    from workbook.learner import learner_magic
+    from workbook.chapters.learner import learner_magic
 
     root = tmp_path / "proj"
     monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(root))
@@ -248,7 +250,7 @@ def test_a_solution_is_applied_only_when_asked_or_switched_on(tmp_path, monkeypa
 
 
 def test_catch_up_does_the_missing_listings_solutions_included_and_keeps_the_learners(tmp_path):
-    from workbook.learner import applied, learner_catch_up
+    from workbook.chapters.learner_copy import applied, learner_catch_up
 
     nbs = exercise_chapter(tmp_path / "nb")
     root = tmp_path / "proj"
@@ -272,7 +274,9 @@ def test_a_listing_done_by_the_magic_counts_as_done_when_a_chapter_catches_up(tm
     line " " arrives as ""): the listing must still be the one the chapter file holds."""
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from workbook.learner import applied, chapter_listings, learner_catch_up, learner_magic
+    from workbook.chapters.learner import learner_magic
+    from workbook.chapters.learner_copy import applied, learner_catch_up
+    from workbook.chapters.listings import chapter_listings
 
     nbs = exercise_chapter(tmp_path / "nb")
     nb = nbformat.read(nbs / "01-ex.ipynb", 4)
@@ -299,7 +303,8 @@ def test_a_listing_done_by_the_magic_counts_as_done_when_a_chapter_catches_up(tm
 
 
 def test_catch_up_keeps_a_solution_the_learner_wrote_their_own_way(tmp_path, monkeypatch):
-    from workbook.learner import learner_catch_up, learner_magic
+    from workbook.chapters.learner import learner_magic
+    from workbook.chapters.learner_copy import learner_catch_up
 
     nbs = exercise_chapter(tmp_path / "nb")
     root = tmp_path / "proj"
@@ -322,7 +327,7 @@ def test_catch_up_keeps_a_solution_the_learner_wrote_their_own_way(tmp_path, mon
 def test_a_failing_check_shows_the_traceback_the_server_logged_during_the_cell(tmp_path,
                                                                               monkeypatch,
                                                                               capsys):
-    from workbook import learner
+    from workbook.chapters import learner
 
     nbs = chapters(tmp_path / "nb")
     root = tmp_path / "proj"
@@ -353,7 +358,7 @@ def test_a_failing_check_shows_the_traceback_the_server_logged_during_the_cell(t
 
 
 def test_a_deliver_listing_copies_the_reference_files_and_keeps_the_learners(tmp_path):
-    from workbook.learner import REFERENCE_DIR, ListingError, listing_parse
+    from workbook.chapters.listings import REFERENCE_DIR, ListingError, listing_parse
 
     listing = listing_parse("%%learner deliver answer_game/rules.py answer_game/templates\n",
                             chapter="09", cell_id="c")
@@ -375,7 +380,7 @@ def test_a_deliver_listing_copies_the_reference_files_and_keeps_the_learners(tmp
 
 
 def test_an_rm_line_removes_what_was_written_and_keeps_what_the_learner_changed(tmp_path):
-    from workbook.learner import ListingError, listing_parse
+    from workbook.chapters.listings import ListingError, listing_parse
 
     nbs = chapters(tmp_path / "nb")
     root = tmp_path / "proj"

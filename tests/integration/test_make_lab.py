@@ -19,8 +19,8 @@ import uuid
 import pytest
 from websockets.sync.client import connect
 
-from course_project.config import REPO_ROOT
-from workbook.lab import LOG_FILE
+from workbook.paths import REPO_ROOT
+from workbook.setup.lab import LOG_FILE
 
 TOKEN = "t"
 NOISE = ("running over TCP without encryption", "Jupyter news", "Shut down this Jupyter server")

@@ -9,10 +9,10 @@ import pymysql
 import pytest
 import redis
 
-from course_project.config import REPO_ROOT
 from workbook.errors import SetupError
-from workbook.liveserver import LiveServer
-from workbook.localservers import LocalMariaDB, LocalRedis, mysql_greets
+from workbook.paths import REPO_ROOT
+from workbook.setup.liveserver import LiveServer
+from workbook.setup.localservers import LocalMariaDB, LocalRedis, mysql_greets
 
 
 def _free_port() -> int:
@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 def _services(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbook.services", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "workbook.setup.services", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, env=dict(os.environ, **env), timeout=120)
 
 

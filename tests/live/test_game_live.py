@@ -12,10 +12,11 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from answer_game.bots import Bot
 from answer_game.services import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
-from course_project.config import REPO_ROOT, config_get
-from workbook.client import http, player_new, ws_open
+from course_project.config import config_get
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import http, player_new, ws_open
+from workbook.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("live_server", "django_ready")]
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from answer_game.bots import Bot
-from course_project.config import REPO_ROOT
-from workbook.client import http, player_new
-from workbook.liveserver import LiveServer
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import http, player_new
+from workbook.paths import REPO_ROOT
+from workbook.setup.liveserver import LiveServer
 
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("django_ready")]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from workbook.client import http, player_new
+from workbook.chapters.client import http, player_new
 
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("live_server")]
 

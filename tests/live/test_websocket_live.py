@@ -6,7 +6,7 @@ import pytest
 from django.core import signing
 from websockets.exceptions import InvalidStatus
 
-from workbook.client import player_new, ws_open, ws_recv_json, ws_send_json
+from workbook.chapters.client import player_new, ws_open, ws_recv_json, ws_send_json
 
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("live_server", "django_ready")]
 

@@ -7,8 +7,8 @@ import tomllib
 
 import nbformat
 import pytest
-from course_project.config import REPO_ROOT
-from workbook.notebooks import CHAPTER_GLOB, NOTEBOOKS_DIR
+from workbook.paths import REPO_ROOT
+from workbook.chapters.notebooks import CHAPTER_GLOB, NOTEBOOKS_DIR
 
 CHAPTERS = sorted(NOTEBOOKS_DIR.glob(CHAPTER_GLOB))
 IGNORE = "NBVAL_IGNORE_OUTPUT"

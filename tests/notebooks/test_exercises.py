@@ -6,8 +6,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from workbook.learner import LearnerServer, free_port
-from workbook.notebooks import NOTEBOOKS_DIR, nbval_run
+from workbook.chapters.learner import LearnerServer, free_port
+from workbook.chapters.notebooks import NOTEBOOKS_DIR, nbval_run
 
 pytestmark = pytest.mark.live
 

@@ -11,7 +11,7 @@ import shutil
 
 import nbformat
 import pytest
-from workbook.notebooks import NOTEBOOKS_DIR, nbval_run
+from workbook.chapters.notebooks import NOTEBOOKS_DIR, nbval_run
 
 pytestmark = pytest.mark.live
 

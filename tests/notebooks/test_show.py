@@ -1,10 +1,10 @@
-"""workbook.show: chapters display the project's real code, by name, range or marker."""
+"""workbook.chapters.show: chapters display the project's real code, by name, range or marker."""
 
 from __future__ import annotations
 
 import pytest
-from course_project.config import REPO_ROOT
-from workbook.show import path_resolve, show, source_get
+from workbook.paths import REPO_ROOT
+from workbook.chapters.show import path_resolve, show, source_get
 
 
 def test_a_class_is_found_by_name_with_the_comment_lines_above_it():

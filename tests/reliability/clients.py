@@ -15,7 +15,7 @@ import pymysql
 from websockets.exceptions import ConnectionClosed
 
 from course_project.config import config_get
-from workbook.client import ws_open
+from workbook.chapters.client import ws_open
 
 from .fuzz import Frame, FrameGen, View, chat_expect, game_expect, parse
 

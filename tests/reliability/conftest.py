@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from course_project.config import REPO_ROOT, config_get
-from workbook.liveserver import LiveServer
-from workbook.localservers import LocalMariaDB, LocalRedis
-from workbook.services import mysql_provision
+from course_project.config import config_get
+from workbook.paths import REPO_ROOT
+from workbook.setup.liveserver import LiveServer
+from workbook.setup.localservers import LocalMariaDB, LocalRedis
+from workbook.setup.services import mysql_provision
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results.json"  # recorded on purpose: QUIZ_RECORD_FIGURES=1

@@ -17,8 +17,8 @@ import threading
 import time
 import traceback
 
-from answer_game.bots import Bot
-from workbook.client import player_new, ws_open
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import player_new, ws_open
 
 from .support import room_new
 

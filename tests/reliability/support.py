@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from answer_game.bots import Bot
-from course_project.config import REPO_ROOT
-from workbook.client import http, player_new
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import http, player_new
+from workbook.paths import REPO_ROOT
 
 ANSWERS = {q["id"]: q["answer"] for q in json.loads(
     (REPO_ROOT / "data" / "questions.json").read_text(encoding="utf-8"))}

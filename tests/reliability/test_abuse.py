@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from course_project.config import REPO_ROOT, config_get
-from workbook.client import player_new, ws_open
+from course_project.config import config_get
+from workbook.chapters.client import player_new, ws_open
+from workbook.paths import REPO_ROOT
 
 from .support import room_new
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from course_project.config import config_get
-from workbook.client import player_new
+from workbook.chapters.client import player_new
 
 from .clients import shared_query
 from .conftest import SEED

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from workbook.client import player_new
+from workbook.chapters.client import player_new
 
 from .clients import ChatFuzzer, GameFuzzer, Tally, flood, oversize_refused, rng_for, shared_query
 from .conftest import SEED

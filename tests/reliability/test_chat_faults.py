@@ -7,7 +7,7 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from workbook.client import player_new, ws_open, ws_recv_json, ws_send_json
+from workbook.chapters.client import player_new, ws_open, ws_recv_json, ws_send_json
 
 from .conftest import STOCK_LAYER_CLEANER
 

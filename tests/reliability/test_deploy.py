@@ -12,16 +12,18 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from course_project.config import REPO_ROOT, RUN_DIR
-from workbook import deploy, drills
-from workbook.deploy import Plan, https_get
+from workbook import deploy
+from workbook.deploy import Plan, drills, https_get
+from workbook.paths import PROJECT_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.faults]
 
@@ -38,14 +40,21 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def deployed():
     """The stack, under names and addresses no demo uses (`make deploy-demo` may be running),
-    brought down afterwards however the tests ended."""
+    brought down afterwards however the tests ended. It runs from a private folder (mode 0700,
+    as a clone under /root or in `mktemp -d` is): the project is copied there and the demo's
+    own files live under it, so nginx's workers reach only what the demo puts where they can."""
     if os.geteuid() != 0:
         message = "the deployment test makes network namespaces: it needs root"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    plan = Plan(root=RUN_DIR / "deploy-test", https_port=_free_port(), http_port=_free_port(),
-                prefix="qzt", net="10.243.0")
+    private = Path(tempfile.mkdtemp(prefix="deploy-test-"))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    app_dir = private / "course_project"
+    shutil.copytree(PROJECT_DIR, app_dir,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache"))
+    plan = Plan(root=private / "run", https_port=_free_port(), http_port=_free_port(),
+                app_dir=app_dir, prefix="qzt", net="10.243.0")
     deploy.down(plan)  # what an interrupted run may have left
     try:
         deploy.up(plan)
@@ -55,6 +64,8 @@ def deployed():
         assert deploy.status(plan) == {"netns": [], "links": [], "nginx": None,
                                        "nodes": dict.fromkeys(plan.nodes), "mysql": False,
                                        "redis": []}
+        assert not plan.static_root.exists() and not plan.nginx_tmp.exists()
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_nginx_redirects_http_serves_static_files_and_passes_the_rest_on(deployed):
@@ -90,7 +101,7 @@ def test_the_live_protocol_tests_pass_through_wss_on_two_nodes(deployed):
 
 @pytest.fixture
 def as_a_user(deployed, monkeypatch):
-    """This process talks to the stack as its users do (workbook.drills needs it)."""
+    """This process talks to the stack as its users do (workbook.deploy.drills needs it)."""
     from course_project.config import config_get
 
     for key, value in deploy.client_env(deployed).items():
@@ -161,7 +172,7 @@ async def test_the_gunicorn_unit_serves_the_app_with_its_workers(deployed, djang
     """quiz-node-gunicorn.service's ExecStart (on loopback, beside the nodes): health, a
     websocket through one of its uvicorn workers, and a clean stop on SIGTERM."""
     from common.tickets import ticket_issue
-    from workbook.client import ws_open, ws_recv_json, ws_send_json
+    from workbook.chapters.client import ws_open, ws_recv_json, ws_send_json
 
     port = _free_port()
     env = {**deploy.node_env(deployed, 0), "QUIZ_NODE_HOST": "127.0.0.1",

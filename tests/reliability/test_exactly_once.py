@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from answer_game.bots import Bot
-from workbook.client import http
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import http
 
 from .conftest import SEED
 from .support import ANSWERS, close_all, players_new, room_new, rows_of, scores_from

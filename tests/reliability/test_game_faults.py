@@ -10,8 +10,8 @@ import time
 import pytest
 
 from answer_game import rules
-from answer_game.bots import Bot
-from workbook.client import http
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import http
 
 from .conftest import STOCK_LAYER_CLEANER
 from .support import (

@@ -8,9 +8,9 @@ import pytest
 from django.core import signing
 from websockets.exceptions import InvalidStatus
 
-from answer_game.bots import Bot
 from course_project.config import config_get
-from workbook.client import player_new, ws_open
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import player_new, ws_open
 
 from .support import room_new
 
@@ -123,6 +123,6 @@ async def test_every_bad_handshake_is_refused_before_accept(figures, server_logs
 
 
 def server_logs_file():
-    from workbook.liveserver import LiveServer
+    from workbook.setup.liveserver import LiveServer
 
     return LiveServer.default().log_file

@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
-from workbook.client import http
-from workbook.localservers import LocalRedis, LocalSentinel
+from workbook.chapters.client import http
+from workbook.setup.localservers import LocalRedis, LocalSentinel
 
 from .conftest import STOCK_LAYER_CLEANER, free_port
 from .support import (

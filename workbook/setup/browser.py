@@ -6,8 +6,8 @@ import os
 import shutil
 import subprocess
 
-from .debian import debian_install, debian_root
-from .errors import SetupError, step
+from workbook.errors import SetupError, step
+from workbook.setup.debian import debian_install, debian_root
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -20,7 +20,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from workbook.client import ws_open, ws_recv_json, ws_send_json
+from workbook.chapters.client import ws_open, ws_recv_json, ws_send_json
 
 
 @dataclass

@@ -7,7 +7,7 @@ stop        stop the live server and the learner's server
 learner     the learner's copy: build DIR --through NN | serve [DIR] [--port P] | stop [--port P]
 services    services only;  reset: drop and recreate the course databases
 test        lint, setup, Chromium and nginx for their tests, then all of pytest with strict nbval
-lint        ruff on course_project/ and tests/ (the rules in pyproject.toml)
+lint        ruff on course_project/, workbook/ and tests/ (the rules in pyproject.toml)
 notebooks   setup, then re-execute every notebook in place and save its outputs
 deploy      the deployment demo: up | down | status | drain N | start N (nginx, TLS, two nodes)
 bench       setup, then the benchmarks (prints tables, writes tests/benchmarks/results/*.json)
@@ -19,14 +19,13 @@ import subprocess
 import sys
 import time
 
-from course_project.config import REPO_ROOT
-
-from .errors import SetupError, step
+from workbook.errors import SetupError, step
+from workbook.paths import REPO_ROOT
 
 
 def _setup(server: bool = True) -> None:
-    from .liveserver import LiveServer
-    from .services import services_up
+    from workbook.setup.liveserver import LiveServer
+    from workbook.setup.services import services_up
 
     services_up()
     if server:
@@ -34,7 +33,7 @@ def _setup(server: bool = True) -> None:
 
 
 def _chromium() -> None:
-    from .browser import chromium_ensure
+    from workbook.setup.browser import chromium_ensure
 
     chromium_ensure()
 
@@ -44,7 +43,7 @@ def _nginx() -> None:
     is skipped, so nothing is needed."""
     import os
 
-    from .deploy import prerequisites_ensure
+    from workbook.deploy import prerequisites_ensure
 
     if os.geteuid() == 0:
         step("deploy", f"nginx at {prerequisites_ensure()} (for the deployment test)")
@@ -56,7 +55,7 @@ def _run(cmd: list[str]) -> int:
 
 
 def _lint() -> int:
-    code = _run([sys.executable, "-m", "ruff", "check", "course_project", "tests"])
+    code = _run([sys.executable, "-m", "ruff", "check", "course_project", "workbook", "tests"])
     step("lint", "clean" if code == 0 else f"ruff found problems (exit {code})")
     return code
 
@@ -70,22 +69,23 @@ def main(argv: list[str]) -> int:
         elif command == "services":
             _setup(server=False)
         elif command == "reset":
-            from .services import main as services_main
+            from workbook.setup.services import main as services_main
 
             return services_main(["reset"])
         elif command == "stop":
-            from .learner import LearnerServer, learner_dir, learner_port
-            from .liveserver import LiveServer
+            from workbook.chapters.isolation import learner_dir, learner_port
+            from workbook.chapters.learner import LearnerServer
+            from workbook.setup.liveserver import LiveServer
 
             LiveServer.default().stop()
             LearnerServer(learner_dir(), learner_port()).stop(quiet=True)
         elif command == "lab":
             _setup()
-            from .lab import lab_run
+            from workbook.setup.lab import lab_run
 
             return lab_run(rest)
         elif command == "learner":
-            from .learner import main as learner_main
+            from workbook.chapters.learner import main as learner_main
 
             return learner_main(rest)
         elif command == "lint":
@@ -100,11 +100,11 @@ def main(argv: list[str]) -> int:
             return code or lint
         elif command == "notebooks":
             _setup()
-            from .notebooks import notebooks_execute
+            from workbook.chapters.notebooks import notebooks_execute
 
             notebooks_execute(rest)
         elif command == "deploy":
-            from .deploy import main as deploy_main
+            from workbook.deploy import main as deploy_main
 
             _setup(server=False)
             return deploy_main(rest)

@@ -26,9 +26,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from course_project.config import REPO_ROOT, RUN_DIR
-
-from .errors import SetupError, step
+from workbook.errors import SetupError, step
+from workbook.paths import REPO_ROOT, RUN_DIR
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 CHAPTER_GLOB = "[0-9][0-9]-*.ipynb"
@@ -42,10 +41,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def chapter_start(chapter: str = "") -> None:
     """Django settings for this kernel, and the live server (started, or restarted when it runs
     older code, quietly). For chapter NN, the learner's copy as the chapters before it leave it,
-    and its server (workbook.learner.learner_chapter_start)."""
+    and its server (workbook.chapters.learner.learner_chapter_start)."""
     import django
 
-    from .liveserver import LiveServer
+    from workbook.setup.liveserver import LiveServer
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "course_project.settings")
     django.setup()
@@ -56,20 +55,20 @@ def chapter_start(chapter: str = "") -> None:
     print(f"settings: {os.environ['DJANGO_SETTINGS_MODULE']}")
     print(f"live server: {server.url} answers /api/health")
     if chapter:
-        from .learner import learner_chapter_start
+        from workbook.chapters.learner import learner_chapter_start
 
         learner_chapter_start(int(chapter))
 
 
 def _learner_magic_load() -> None:
-    """`%%learner` in this kernel (a listing cell writes the learner's copy; workbook.learner)."""
+    """`%%learner` in this kernel (a listing cell writes the learner's copy; learner.py)."""
     try:
         from IPython import get_ipython
     except ImportError:
         return
     ipython = get_ipython()
     if ipython is not None:
-        from .learner import load_ipython_extension
+        from workbook.chapters.learner import load_ipython_extension
 
         load_ipython_extension(ipython)
 
@@ -78,7 +77,7 @@ class ServerLog:
     """What the live server logs from now on, for cells that show the server's side of a story."""
 
     def __init__(self) -> None:
-        from .liveserver import LiveServer
+        from workbook.setup.liveserver import LiveServer
 
         self.file = LiveServer.default().log_file
         self.offset = self.file.stat().st_size if self.file.exists() else 0
@@ -231,8 +230,26 @@ def chapter_execute(path: Path, *, timeout: float = CELL_TIMEOUT) -> float:
         finally:
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = streams_joined(cell.outputs)
     nbformat.write(nb, path)
     return time.monotonic() - started
+
+
+def streams_joined(outputs: list) -> list:
+    """A cell's outputs with each run of stdout (or stderr) pieces joined into one: how the kernel
+    cut a cell's printing into messages depends on timing, and would churn the stored files
+    (nbval compares the joined text too)."""
+    out: list = []
+    for output in outputs:
+        last = out[-1] if out else None
+        if (output.get("output_type") == "stream" and last is not None
+                and last.get("output_type") == "stream" and last.get("name") == output.get("name")):
+            last["text"] += output["text"]
+        else:
+            out.append(output)
+    return out
 
 
 def notebooks_execute(args: list[str]) -> None:
@@ -240,7 +257,7 @@ def notebooks_execute(args: list[str]) -> None:
     if not chapters:
         raise SetupError(f"no chapters in {NOTEBOOKS_DIR}", "check out the notebooks/ folder")
     matplotlib_cache_warm()
-    from .learner import learner_sandbox
+    from workbook.chapters.learner import learner_sandbox
 
     total = 0.0
     with learner_sandbox():  # the chapters build a throw-away copy, never the learner's own

@@ -1,7 +1,7 @@
 """The live server: uvicorn running course_project's ASGI app in the background.
 
-    python -m workbook.liveserver start [--port N] [--timeout S]
-    python -m workbook.liveserver stop | status
+    python -m workbook.setup.liveserver start [--port N] [--timeout S]
+    python -m workbook.setup.liveserver stop | status
 
 Starting is a no-op when a server of this checkout's code already answers /api/health at that port,
 and restarts one that runs other code; a port held by any other program is a clear error. The
@@ -22,11 +22,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_project.config import REPO_ROOT, RUN_DIR, config_get, host_for_clients
+from course_project.config import config_get, host_for_clients
 from course_project.version import code_version
-
-from .errors import SetupError, step
-from .localservers import port_open, process_alive
+from workbook.errors import SetupError, step
+from workbook.paths import REPO_ROOT, RUN_DIR
+from workbook.setup.localservers import port_open, process_alive
 
 SERVICE_NAME = "quiz-battle"
 
@@ -201,7 +201,7 @@ class LiveServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbook.liveserver")
+    parser = argparse.ArgumentParser(prog="python -m workbook.setup.liveserver")
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--timeout", type=float, default=30.0)

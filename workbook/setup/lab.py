@@ -21,9 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from course_project.config import REPO_ROOT, RUN_DIR
-
-from .errors import SetupError, step
+from workbook.errors import SetupError, step
+from workbook.paths import REPO_ROOT, RUN_DIR
 
 JUPYTER_CONFIG_DIR = Path(__file__).resolve().parent / "jupyter"
 LOG_FILE = RUN_DIR / "jupyterlab.log"

@@ -1,7 +1,7 @@
-"""Clients for the chapters' checks of the learner's own server (workbook.learner).
+"""Clients for the chapters' checks of the learner's own server (workbook.chapters.learner).
 
     await talk(path, *frames)       a websocket to it: what came back, or how it was refused
-    learner_http(method, path)      an HTTP request to it (workbook.client.http's HttpReply)
+    learner_http(method, path)      an HTTP request to it (client.http's HttpReply)
     learner_ticket(user_id)         a ticket issued by the learner's own code (learner_tickets:
                                     several, for any copy)
     learner_players(*user_ids)      players for the bots: id, nickname, ticket (LookupError if
@@ -16,7 +16,7 @@
 
 A check must say what the learner's code did, whatever it did: so nothing here raises for a
 refused handshake, a closed socket or an HTTP error; each comes back as a value to print.
-The connections themselves are workbook.client's, pointed at the learner's server.
+The connections themselves are workbook.chapters.client's, pointed at the learner's server.
 """
 
 from __future__ import annotations
@@ -35,15 +35,10 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .client import HttpReply, http, ws_open
-from .learner import (
-    PYTEST_LAUNCH,
-    REFERENCE_DIR,
-    learner_dir,
-    learner_env,
-    learner_manage,
-    learner_server,
-)
+from workbook.chapters.client import HttpReply, http, ws_open
+from workbook.chapters.isolation import learner_dir, learner_env, python_apart
+from workbook.chapters.learner import learner_manage, learner_server
+from workbook.paths import REPO_ROOT
 
 
 @dataclass
@@ -251,8 +246,8 @@ def learner_pytest(*args: str, timeout: float = 180) -> TestRun:
     """`pytest ARGS` in the learner's copy, with its own pytest.ini and conftest.py, its settings
     and data (learner_env()), and without the reference project on the path."""
     done = subprocess.run(
-        [sys.executable, "-c", PYTEST_LAUNCH, str(REFERENCE_DIR), "-q", "-rA", "--color=no", "-p",
-         "no:cacheprovider", *args], cwd=learner_dir(), env=_plain(learner_env()),
+        python_apart("pytest", "-q", "-rA", "--color=no", "-p", "no:cacheprovider", *args),
+        cwd=learner_dir(), env=_plain(learner_env()),
         capture_output=True, text=True, timeout=timeout)
     lines = done.stdout.splitlines()
     ids = {kind: [ln.split(" ", 1)[1].split(" - ")[0] for ln in lines if ln.startswith(kind + " ")]
@@ -265,7 +260,7 @@ def learner_ruff() -> list[str]:
     """ruff on the learner's copy with the project's own rules (pyproject.toml): its findings,
     `path:line:col: CODE message` each (an empty list: clean)."""
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    done = subprocess.run([ruff, "check", "--config", str(REFERENCE_DIR.parent / "pyproject.toml"),
+    done = subprocess.run([ruff, "check", "--config", str(REPO_ROOT / "pyproject.toml"),
                            "--output-format", "concise", "--no-fix", "."], cwd=learner_dir(),
                           env=_plain(dict(os.environ)), capture_output=True, text=True, timeout=60)
     return [ln for ln in done.stdout.splitlines() if ln.count(":") >= 3]

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .debian import debian_install, debian_root
-from .errors import SetupError
+from workbook.errors import SetupError
+from workbook.setup.debian import debian_install, debian_root
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -19,9 +19,9 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_project.config import REPO_ROOT
+from workbook.paths import PROJECT_DIR, REPO_ROOT
 
-PACKAGE_ROOT = REPO_ROOT / "course_project"
+PACKAGE_ROOT = PROJECT_DIR
 LANGUAGES = {
     ".py": "python",
     ".toml": "toml",

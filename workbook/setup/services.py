@@ -1,9 +1,9 @@
 """The services manager: find or start MySQL and Redis, then create databases, user, schema, seed.
 
-    python -m workbook.services up        # resolve both servers, provision, seed (idempotent)
-    python -m workbook.services status
-    python -m workbook.services reset     # drop and recreate both databases, then seed again
-    python -m workbook.services stop      # stop project-local instances (never the machine's)
+    python -m workbook.setup.services up        # resolve both servers, provision, seed (idempotent)
+    python -m workbook.setup.services status
+    python -m workbook.setup.services reset     # drop and recreate both databases, then seed again
+    python -m workbook.setup.services stop      # stop project-local instances (never the machine's)
 
 Resolution order: a server already reachable at the configured address; else a
 project-local instance from binaries on PATH under .services/ on its own port; else, on
@@ -25,22 +25,41 @@ import pymysql
 import redis
 import redis.sentinel
 
-from course_project.config import (
-    REPO_ROOT,
-    SENTINEL_KWARGS,
-    SERVICES_DIR,
-    Config,
-    config_get,
-    env_file_update,
-    redis_auth,
-)
-
-from .debian import debian_install, debian_root
-from .errors import SetupError, step
-from .localservers import LocalMariaDB, LocalRedis, port_open
+from course_project.config import ENV_FILE, SENTINEL_KWARGS, Config, config_get, redis_auth
+from workbook.errors import SetupError, step
+from workbook.paths import REPO_ROOT, SERVICES_DIR
+from workbook.setup.debian import debian_install, debian_root
+from workbook.setup.localservers import LocalMariaDB, LocalRedis, port_open
 
 DATA_DIR = REPO_ROOT / "data"
 APP_HOSTS = ("localhost", "127.0.0.1", "::1")
+LEARNER_REDIS_DB = 1  # the learner's copy's; the reference uses the URL's own (0 by default)
+
+
+def learner_dbs(cfg: Config) -> tuple[str, str]:
+    """The study and game databases of the learner's copy (workbook.chapters), made beside the
+    reference's by the same setup: a learner's bug never touches the reference's data."""
+    return f"{cfg.study_db}_learner", f"{cfg.game_db}_learner"
+
+
+def env_file_update(values: dict[str, str]) -> None:
+    """Set keys in `.env`, keeping every other line as it is (setup owns only these keys)."""
+    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
+    todo = dict(values)
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        if key in todo:
+            out.append(f"{key}={todo.pop(key)}")
+        else:
+            out.append(line)
+    out.extend(f"{k}={v}" for k, v in todo.items())
+    ENV_FILE.write_text("\n".join(out) + "\n")
+    ENV_FILE.chmod(0o600)
+    # What setup decided also holds for this process and the ones it starts (the live server),
+    # even where an environment variable had said otherwise.
+    os.environ.update(values)
+    config_get.cache_clear()
 
 
 def install_hint() -> str:
@@ -186,7 +205,7 @@ def _provision(host: str, port: int, admin_user: str | None, admin_password: str
                       unix_socket=unix_socket) as conn,
         conn.cursor() as cur,
     ):
-        study_learner, game_learner = cfg.learner_dbs
+        study_learner, game_learner = learner_dbs(cfg)
         every_db = (cfg.study_db, cfg.game_db, study_learner, game_learner)
         for db in every_db:
             cur.execute(
@@ -259,10 +278,10 @@ def mysql_reset() -> None:
     cfg = config_get()
     host, port, _ = mysql_resolve()
     with admin_connect(host, port) as conn, conn.cursor() as cur:
-        for db in (cfg.study_db, cfg.game_db, *cfg.learner_dbs):
+        for db in (cfg.study_db, cfg.game_db, *learner_dbs(cfg)):
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
     step("services", f"mysql: dropped {cfg.study_db}, {cfg.game_db} and the learner's "
-         f"{' and '.join(cfg.learner_dbs)}")
+         f"{' and '.join(learner_dbs(cfg))}")
     mysql_provision(host, port)
 
 
@@ -373,7 +392,7 @@ def services_stop() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m workbook.services",
+        prog="python -m workbook.setup.services",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

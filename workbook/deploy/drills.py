@@ -1,5 +1,5 @@
-"""Mid-game drills on the deployed stack (workbook.deploy), for its test and its chapter: a node
-drained, the Redis master killed, each while bots play a game through nginx over wss.
+"""Mid-game drills on the deployed stack, for its test and its chapter: a node drained, the Redis
+master killed, each while bots play a game through nginx over wss.
 
 A drill needs this process to talk to the stack as its users do: deploy.client_env(plan) in the
 environment (the URL through nginx, the CA to trust, the stack's databases for reading rows back).
@@ -13,12 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from answer_game.bots import Bot
-from course_project.config import REPO_ROOT
-from workbook.client import http, player_new
-
-from . import deploy
-from .deploy import Node, Plan
+from workbook import deploy
+from workbook.chapters.bots import Bot
+from workbook.chapters.client import http, player_new
+from workbook.deploy import Node, Plan
+from workbook.paths import REPO_ROOT
 
 WRITES_BACK_WITHIN = 30.0  # seconds after a Redis kill by which writes must work again
 

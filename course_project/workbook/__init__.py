@@ -1,1 +1,0 @@
-"""Helpers for the workbook: services, the live server, source files shown, websocket clients."""
