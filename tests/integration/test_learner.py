@@ -132,6 +132,17 @@ def test_diff_apply_finds_a_hunk_that_moved_and_refuses_a_wrong_context():
         diff_apply(text, "@@ -1,2 +1,2 @@\n a\n-z\n+Z\n")
 
 
+def test_a_diff_that_does_not_match_names_the_line_of_the_file_that_differs():
+    from workbook.chapters.listings import ListingError
+
+    mine = "import os\n\nDEBUG = True\nNAME = 'mine'\n"
+    listing = "@@ -1,4 +1,4 @@\n import os\n \n DEBUG = False\n-NAME = 'x'\n+NAME = 'y'\n"
+    with pytest.raises(ListingError) as raised:
+        diff_apply(mine, listing)
+    assert str(raised.value).endswith(
+        "line 3 reads 'DEBUG = True', where the listing expects 'DEBUG = False'")
+
+
 def test_a_listing_cannot_write_outside_the_copy(tmp_path):
     from workbook.chapters.listings import ListingError, listing_parse
 
@@ -154,6 +165,13 @@ def test_the_learner_server_reloads_a_saved_file_and_survives_a_syntax_error(tmp
         assert get(server.url + "/hello/") == (200, "hi")
         # the reference project's packages are not importable from the learner's server
         assert get(server.url + "/probe/") == (200, "none")
+        # a checkpoint JupyterLab's editor saves beside the file is no reason to reload
+        mark = server.mark()
+        checkpoints = root / "hello" / ".ipynb_checkpoints"
+        checkpoints.mkdir()
+        (checkpoints / "views-checkpoint.py").write_text(VIEW.format("checkpoint"))
+        time.sleep(1.5)
+        assert not any("Reloading" in line for line in server.log_tail(mark))
         view = root / "hello" / "views.py"
         view.write_text(VIEW.format("hi").replace("(request):", "(request)"))
         status = until(lambda: (s := get(server.url + "/hello/")[0]) != 200 and s)
@@ -249,12 +267,47 @@ def test_a_solution_is_applied_only_when_asked_or_switched_on(tmp_path, monkeypa
     assert "'solved'" in view.read_text()
 
 
+def test_a_chapter_run_again_skips_what_it_did_and_keeps_what_changed_since(tmp_path,
+                                                                          monkeypatch, capsys):
+    """Restart & Run All of a chapter the copy went past: its listings are done already, so they
+    are skipped with a line each, and the learner's line after them stays; a file that is gone
+    is written again."""
+    from workbook.chapters.learner import learner_magic
+
+    root = tmp_path / "proj"
+    monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(root))
+    monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(free_port()))
+    monkeypatch.setenv("WORKBOOK_SOLUTIONS", "1")
+    cells = nbformat.read(exercise_chapter(tmp_path / "nb") / "01-ex.ipynb", 4).cells
+
+    def run_all():
+        for cell in cells:
+            line, _, body = cell.source.partition("\n")
+            learner_magic(line.removeprefix("%%learner"), body)
+
+    run_all()
+    view = root / "hello" / "views.py"
+    mine = view.read_text() + "# a line of my own\n"
+    view.write_text(mine)
+    capsys.readouterr()
+    run_all()
+    said = capsys.readouterr().out.splitlines()
+    assert said[1:] == ["already done in your copy, skipped: hello/views.py stays as it is now, "
+                        "with whatever you or a later chapter changed since"] * 2, said
+    assert view.read_text() == mine and not view.with_name("views.py.mine").exists()
+    view.unlink()
+    run_all()
+    assert "'hi'" in view.read_text() and "'solved'" not in view.read_text()
+
+
 def test_catch_up_does_the_missing_listings_solutions_included_and_keeps_the_learners(tmp_path):
     from workbook.chapters.learner_copy import applied, learner_catch_up
 
     nbs = exercise_chapter(tmp_path / "nb")
     root = tmp_path / "proj"
-    assert learner_catch_up(2, root, nbs) == []  # from nothing: only steps were missing
+    assert learner_catch_up(2, root, nbs) == [  # from nothing: the exercise is named
+        "chapter 01's exercise was not done in your copy: its solution is now applied to "
+        "hello/views.py, as the next steps build on it"]
     view = root / "hello" / "views.py"
     assert "'solved'" in view.read_text()
     assert len(applied(root)) == 3

@@ -42,6 +42,7 @@ from workbook.chapters.isolation import (
 )
 from workbook.chapters.learner_copy import (
     _manifest,
+    already_done,
     build,
     learner_catch_up,
     listing_apply,
@@ -64,6 +65,10 @@ def learner_magic(line: str, cell: str) -> None:
         print("The exercise is yours: this solution was not applied, and the check below says "
               "what is missing.\nTo apply it, run this cell with `%%learner solution --apply "
               f"{listing.action} {listing.path}` as its first line.")
+        return
+    done = already_done(listing, root)
+    if done:
+        print(done)
         return
     said = listing_apply(listing, root)
     print("\n".join(said))
@@ -136,7 +141,12 @@ class LearnerServer:
             "uvicorn", app, "--app-dir", str(self.root), "--host", self.host,
             "--port", str(self.port), "--reload", "--reload-dir", str(self.root),
             "--reload-delay", "0.1", "--ws", "websockets-sansio", "--ws-per-message-deflate",
-            "false", "--no-access-log")
+            "false", "--no-access-log",
+            # JupyterLab's checkpoints of a file open in its editor (.ipynb_checkpoints/): not code
+            "--reload-exclude", "*-checkpoint.py",
+            # A handler of the learner's that never returns (a connect() awaiting what never
+            # comes) must not hold up the next reload: the old worker gets 2 s to finish.
+            "--timeout-graceful-shutdown", "2")
 
     def start(self, timeout: float = 20.0) -> str:
         """Serve the copy (a no-op if this server already serves it). Returns a status line;
@@ -214,6 +224,34 @@ class LearnerServer:
         """Where the log ends now: pass it to problem() to see only what happens after."""
         return self.log_file.stat().st_size if self.log_file.exists() else 0
 
+    def broken(self) -> str | None:
+        """The traceback that keeps the server's code from loading now, if it does not load:
+        since its last reload began (or since it started), a traceback and no worker that
+        started. None while it serves (a handler's error does not stop it)."""
+        lines = self.log_tail(0)
+        began = max((i for i, ln in enumerate(lines)
+                     if "Reloading..." in ln or ln.startswith("INFO:     Will watch")), default=0)
+        since = lines[began:]
+        if any(ln.startswith("INFO:     Started server process") for ln in since):
+            return None
+        if not any(ln.startswith("Traceback (most recent") for ln in since):
+            return None
+        return self.problem(self.offset_of(began))
+
+    def offset_of(self, line: int) -> int:
+        """The log's byte offset where its `line`-th line (0-based) begins."""
+        try:
+            data = self.log_file.read_bytes()
+        except OSError:
+            return 0
+        offset = 0
+        for _ in range(line):
+            nl = data.find(b"\n", offset)
+            if nl < 0:
+                break
+            offset = nl + 1
+        return offset
+
     def problem(self, offset: int | None = None, wait: float = 0.0) -> str | None:
         """The last traceback the server logged after `offset`, if its code failed since
         (waiting up to `wait` seconds for one to appear)."""
@@ -266,12 +304,18 @@ def learner_chapter_start(chapter: int) -> LearnerServer | None:
 
 def check(ok: bool, passed: str, hint: str) -> None:
     """One line for a check of the learner's code: what holds, or what is missing and where;
-    when it fails, also the traceback the learner's server logged while this cell ran."""
+    when it fails, also what the learner's server logged: the traceback of this cell's run, or
+    the one that keeps its code from loading (saved in an earlier cell)."""
     print(f"✓ {passed}" if ok else f"✗ not yet: {hint}")
-    if not ok and "log" in _cell_start:
-        problem = learner_server().problem(_cell_start["log"], wait=0.5)
-        if problem:
-            print("your server logged, while this cell ran:", problem, sep="\n")
+    if ok:
+        return
+    server = learner_server()
+    problem = server.problem(_cell_start["log"], wait=0.5) if "log" in _cell_start else None
+    if problem:
+        print("your server logged, while this cell ran:", problem, sep="\n")
+    elif broken := server.broken():
+        print("your server is not serving: its code does not load. It logged:", broken,
+              "(it loads your code again each time you save a file)", sep="\n")
 
 
 def learner_manage(*args: str, root: Path | None = None) -> str:

@@ -145,6 +145,21 @@ def _stats(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def already_done(listing: Listing, root: Path) -> str | None:
+    """One line when `listing` was done in the copy at `root` before and what it wrote is still
+    there (a chapter run again): it is not done again, so nothing the learner or a later chapter
+    changed since is overwritten. None when it is to be done (a `run` listing is always redone:
+    its commands keep what exists)."""
+    if listing.action == "run" or listing.key not in applied(root):
+        return None
+    paths = ([rel for rel, _ in delivered_files(listing.path)] if listing.action == "deliver"
+             else [listing.path])
+    if not all((root / rel).exists() for rel in paths):
+        return None
+    return (f"already done in your copy, skipped: {' '.join(paths)} stays as it is now, with "
+            "whatever you or a later chapter changed since")
+
+
 def listing_apply(listing: Listing, root: Path) -> list[str]:
     """Do one listing's step in the copy at `root` and record it as done; what it did, a line
     each. ListingError (and the copy unchanged) if it cannot be done."""
@@ -277,8 +292,8 @@ def learner_catch_up(chapter: int, root: Path | None = None,
                      notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
     """Bring the copy to where chapters 00..chapter-1 leave it: do the listings (solutions
     included) it has not done yet, in order, keeping what the learner wrote. What a learner
-    should hear about, a line each (a version of theirs kept, a listing that would not apply);
-    nothing when the copy only lacked steps."""
+    should hear about, a line each (a version of theirs kept, an exercise's solution applied, a
+    listing that would not apply); nothing when the copy only lacked the chapters' steps."""
     root = root or learner_dir()
     done = applied(root)
     said = []
@@ -288,6 +303,10 @@ def learner_catch_up(chapter: int, root: Path | None = None,
         try:
             said.extend(f"{listing.path}: {ln}" for ln in listing_apply(listing, root)
                         if ln.startswith("kept your"))
+            if listing.solution:
+                said.append(f"chapter {listing.chapter}'s exercise was not done in your copy: "
+                            f"its solution is now applied to {listing.path}, as the next steps "
+                            "build on it")
         except ListingError as exc:
             if listing.solution:  # the learner solved it their own way: theirs stays
                 _applied_add(root, listing)

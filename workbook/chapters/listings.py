@@ -181,14 +181,29 @@ def _diff_apply(text: str, diff: str, *, reverse: bool) -> str:
         at = next((i for i in sorted(range(pos, len(lines) + 1), key=lambda i: abs(i - want))
                    if [s.rstrip("\n") for s in lines[i:i + len(old)]] == old), None)
         if at is None:
-            shown = "\n".join(old[:3])
-            raise ListingError(f"a hunk of the diff does not match the file (near line {start}):"
-                               f"\n{shown}")
+            raise ListingError(_mismatch([s.rstrip("\n") for s in lines], old, pos, want))
         out.extend(lines[pos:at])
         out.extend(s + "\n" for s in new)
         pos = at + len(old)
     out.extend(lines[pos:])
     return "".join(out)
+
+
+def _mismatch(lines: list[str], old: list[str], pos: int, want: int) -> str:
+    """Where a hunk's context and removed lines (`old`) fail to match the file: the place where
+    most of them match (the nearest to where the hunk wants to be, on a tie), and the first line
+    there that differs."""
+    def matching(i: int) -> int:
+        return sum(1 for k, line in enumerate(old) if i + k < len(lines) and lines[i + k] == line)
+
+    best = max(range(pos, len(lines) + 1), key=lambda i: (matching(i), -abs(i - want)))
+    if matching(best) == 0:
+        return (f"a hunk of the diff does not match the file: near line {want + 1} the listing "
+                f"expects {old[0]!r}, and no line of the file from line {pos + 1} on reads so")
+    k = next(k for k, line in enumerate(old) if best + k >= len(lines) or lines[best + k] != line)
+    found = repr(lines[best + k]) if best + k < len(lines) else "the end of the file"
+    return (f"a hunk of the diff does not match the file: line {best + k + 1} reads {found}, "
+            f"where the listing expects {old[k]!r}")
 
 
 def last_chapter(notebooks_dir: Path = NOTEBOOKS_DIR) -> int:

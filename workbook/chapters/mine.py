@@ -1,6 +1,7 @@
 """Clients for the chapters' checks of the learner's own server (workbook.chapters.learner).
 
     await talk(path, *frames)       a websocket to it: what came back, or how it was refused
+    trouble(*talks)                 where to look when a socket was not answered, refused or dropped
     learner_http(method, path)      an HTTP request to it (client.http's HttpReply)
     learner_ticket(user_id)         a ticket issued by the learner's own code (learner_tickets:
                                     several, for any copy)
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from workbook.chapters.client import HttpReply, http, ws_open
 from workbook.chapters.isolation import learner_dir, learner_env, python_apart
@@ -45,8 +46,9 @@ from workbook.paths import REPO_ROOT
 class Talk:
     """What one websocket to the learner's server saw."""
 
-    status: int = 101  # the handshake's HTTP status: 101 accepted, else refused
+    status: int = 101  # the handshake's HTTP status: 101 accepted, else refused (0: no answer)
     subprotocol: str | None = None
+    failure: str = ""  # with status 0: why there was no handshake to speak of
     replies: list[Any] = field(default_factory=list)  # JSON frames received, in order
     close_code: int | None = None  # set when the server closed the socket
     ws: Any = field(default=None, repr=False)  # the connection, while hold() holds it
@@ -58,13 +60,16 @@ class Talk:
         except TimeoutError:
             return f"nothing within {wait:g} s"
         except ConnectionClosed as exc:
-            return f"closed with code {exc.rcvd.code if exc.rcvd else 1006}"
+            self.close_code = exc.rcvd.code if exc.rcvd else 1006
+            return f"closed with code {self.close_code}"
 
     @property
     def accepted(self) -> bool:
         return self.status == 101
 
     def __str__(self) -> str:
+        if self.failure:
+            return self.failure
         if not self.accepted:
             return f"refused with HTTP {self.status}"
         closed = f", then closed with code {self.close_code}" if self.close_code else ""
@@ -79,21 +84,90 @@ async def talk(path: str, *frames: Any, replies: int | None = None, wait: float 
     served would send, unless `origin` names another ("" sends none)."""
     want = len(frames) if replies is None else replies
     seen = Talk()
-    try:
-        async with await ws_open(path, ticket, base=learner_server().url, origin=origin) as ws:
-            seen.subprotocol = ws.subprotocol
+    if _not_serving(seen):
+        return seen
+    ws = await _open_for(seen, path, ticket, origin)
+    if ws is None:
+        return seen
+    async with ws:
+        seen.subprotocol = ws.subprotocol
+        try:
             for frame in frames:
                 await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
             while len(seen.replies) < want:
                 raw = await asyncio.wait_for(ws.recv(), wait)
                 seen.replies.append(json.loads(raw))
+        except ConnectionClosed as exc:
+            seen.close_code = exc.rcvd.code if exc.rcvd else 1006
+        except TimeoutError:
+            pass  # quiet for `wait` seconds: what came is what there is
+    return seen
+
+
+OPEN_TIMEOUT = 5.0  # seconds a check waits for the learner's server to finish a handshake
+
+
+async def _open_for(seen: Talk, path: str, ticket: str | None, origin: str | None = None):
+    """A websocket to the learner's server, or None with `seen` saying why there is none."""
+    try:
+        return await ws_open(path, ticket, base=learner_server().url, origin=origin,
+                             open_timeout=OPEN_TIMEOUT)
     except InvalidStatus as exc:
         seen.status = exc.response.status_code
-    except ConnectionClosed as exc:
-        seen.close_code = exc.rcvd.code if exc.rcvd else 1006
+    except InvalidHandshake as exc:
+        seen.status = 0
+        seen.failure = f"the handshake failed: {exc}"
     except TimeoutError:
-        pass
-    return seen
+        _no_handshake(seen)
+    except OSError as exc:
+        _no_server(seen, exc)
+    return None
+
+
+def _not_serving(seen: Talk) -> bool:
+    """Mark `seen` as unanswered when the learner's server cannot load its code (a file that
+    does not import): its socket would take the connection and never answer."""
+    if learner_server().broken():
+        seen.status = 0
+        seen.failure = ("no answer: your server's code does not load (a file you saved does not "
+                        "import), so nothing takes the connection")
+        return True
+    return False
+
+
+def _no_handshake(seen: Talk) -> None:
+    seen.status = 0
+    seen.failure = (f"no answer within {OPEN_TIMEOUT:g} s: the handshake never finished. Does "
+                    "your connect() wait for something that never comes, or return without "
+                    "self.accept() or self.close()?")
+
+
+def _no_server(seen: Talk, exc: OSError) -> None:
+    seen.status = 0
+    seen.failure = (f"no server answers at {learner_server().url} ({exc.strerror or exc}): run "
+                    "the chapter's first cell, which starts it")
+
+
+def trouble(*talks: Talk) -> str | None:
+    """Where to look when a socket of a check went wrong before any reply could be judged: the
+    start of the check's ✗ hint, for the first of `talks` that was not answered, was refused,
+    or was dropped by a crash. None when each was accepted and none was dropped."""
+    for seen in talks:
+        if seen.failure.startswith("no answer: your server's code does not load"):
+            return ("your server does not load your code: the file named at the end of the "
+                    "traceback below does not import")
+        if seen.failure.startswith("no answer within"):
+            return ("connect() in your consumer never finished the handshake: it must end with "
+                    "await self.accept() (or self.close(), to refuse)")
+        if seen.failure:
+            return seen.failure
+        if not seen.accepted:
+            return (f"your server refused the handshake (HTTP {seen.status}): does connect() in "
+                    "your consumer end with await self.accept()?")
+        if seen.close_code == 1006:
+            return ("a handler of your consumer raised, and uvicorn dropped the connection: the "
+                    "traceback below says where")
+    return None
 
 
 def learner_tickets(user_ids: Iterable[int], root: Path | None = None) -> list[str]:
@@ -124,8 +198,25 @@ def learner_players(*user_ids: int) -> list[dict]:
 
 
 def learner_http(method: str, path: str, body: Any = None) -> HttpReply:
-    """`method path` on the learner's server: its status, body (parsed if JSON) and type."""
-    return http(method, path, body, base=learner_server().url)
+    """`method path` on the learner's server: its status, body (parsed if JSON) and type; status
+    0 and a sentence for a body when no answer came (its code does not load, no server runs,
+    or a view of theirs took longer than OPEN_TIMEOUT)."""
+    server = learner_server()
+    if server.broken():
+        return HttpReply(0, "no answer: your server's code does not load (a file you saved does "
+                            "not import)", "")
+    try:
+        return http(method, path, body, base=server.url, timeout=OPEN_TIMEOUT)
+    except TimeoutError:
+        return HttpReply(0, f"no answer within {OPEN_TIMEOUT:g} s: does your view wait for "
+                            "something that never comes?", "")
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            return HttpReply(0, f"no answer within {OPEN_TIMEOUT:g} s: does your view wait for "
+                                "something that never comes?", "")
+        return HttpReply(0, f"no server answers at {server.url} ({reason}): run the chapter's "
+                            "first cell, which starts it", "")
 
 
 def learner_layer():
@@ -151,12 +242,11 @@ async def hold(path: str, ticket: str | None = None) -> AsyncIterator[Talk]:
     whose `recv()` reads its next frame."""
     seen = Talk()
     async with contextlib.AsyncExitStack() as stack:
-        try:
-            ws = await stack.enter_async_context(
-                await ws_open(path, ticket, base=learner_server().url))
-            seen.subprotocol, seen.ws = ws.subprotocol, ws
-        except InvalidStatus as exc:
-            seen.status = exc.response.status_code
+        if not _not_serving(seen):
+            ws = await _open_for(seen, path, ticket)
+            if ws is not None:
+                await stack.enter_async_context(ws)
+                seen.subprotocol, seen.ws = ws.subprotocol, ws
         yield seen
 
 
