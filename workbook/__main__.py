@@ -95,7 +95,8 @@ def main(argv: list[str]) -> int:
             _setup()
             _chromium()
             _nginx()
-            code = _run([sys.executable, "-m", "pytest", *rest])
+            # the slowest tests named at the end: CI's time budget is watched from its log
+            code = _run([sys.executable, "-m", "pytest", "--durations=15", *rest])
             step("test", f"pytest exited {code} after {time.monotonic() - started:.0f}s")
             return code or lint
         elif command == "notebooks":

@@ -177,7 +177,7 @@ def test_the_learner_server_reloads_a_saved_file_and_survives_a_syntax_error(tmp
         status = until(lambda: (s := get(server.url + "/hello/")[0]) != 200 and s)
         assert status == 500
         problem = server.problem()
-        assert f'File "{root}/hello/views.py", line 4' in problem
+        assert f'File "{root.name}/hello/views.py", line 4' in problem
         assert problem.endswith("SyntaxError: expected ':'")
         view.write_text(VIEW.format("fixed"))
         assert until(lambda: get(server.url + "/hello/") == (200, "fixed"))

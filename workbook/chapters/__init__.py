@@ -1,4 +1,5 @@
 """The chapters' helpers: the listings (listings.py) and what they do to the learner's copy
 (learner_copy.py), how the copy's processes run apart from the reference (isolation.py), the
-`%%learner` magic, the copy's server and the one-line checks (learner.py), the checks' clients
-(mine.py, client.py, bots.py), show() (show.py), and a chapter's first cell (notebooks.py)."""
+copy's server (learner_server.py), the `%%learner` magic and the one-line checks (learner.py),
+the checks' clients (mine.py, client.py, bots.py), show() (show.py), and a chapter's first cell
+(notebooks.py)."""
