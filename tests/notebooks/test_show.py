@@ -37,14 +37,16 @@ def test_markers_and_line_ranges_select_lines_of_any_text_file():
 def test_the_display_is_a_plain_function_of_the_file():
     first, second = source_get("common/db.py", "pool_get"), source_get("common/db.py", "pool_get")
     assert first._repr_markdown_() == second._repr_markdown_()
-    caption = f"`pool_get` in course_project/common/db.py, lines {first.first}-{first.last}"
+    caption = (f"the reference's `pool_get` in course_project/common/db.py, "
+               f"lines {first.first}-{first.last}")
     assert first._repr_markdown_().startswith(f"**{caption}**\n\n```python\n")
-    assert str(first).startswith("# pool_get in course_project/common/db.py")
+    assert str(first).startswith("# the reference's pool_get in course_project/common/db.py")
 
 
 def test_show_prints_outside_a_notebook(capsys):
     show("common/db.py", "pools_stats")
-    assert capsys.readouterr().out.startswith("# pools_stats in course_project/common/db.py")
+    assert capsys.readouterr().out.startswith(
+        "# the reference's pools_stats in course_project/common/db.py")
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,9 @@ class Source:
             f"line {self.first}" if self.first == self.last else f"lines {self.first}-{self.last}"
         )
         what = f"`{self.name}` in " if self.name else ""
-        return f"{what}{self.path}, {where}"
+        # A file of the finished project is the reference's, never the learner's copy.
+        whose = "the reference's " if self.path.startswith("course_project/") else ""
+        return f"{whose}{what}{self.path}, {where}"
 
     def _repr_markdown_(self) -> str:
         fence = "```"
