@@ -35,7 +35,10 @@ def test_with_the_switch_only_the_exercises_and_what_names_them_change(tmp_path,
     chapters = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
     with_exercise = [p for p in chapters if exercise_cells(p)]
     assert len(with_exercise) >= 10, "the chapters' exercises have no %%learner solution"
-    run = chapters[chapters.index(with_exercise[0]):chapters.index(with_exercise[-1]) + 2]
+    # Chapter 11 deploys for real (root, nginx, two nodes, a drill whose outcome varies with
+    # timing); tests/reliability/test_deploy.py covers it, and test_chapters.py its stored check.
+    run = [p for p in chapters[chapters.index(with_exercise[0]):chapters.index(with_exercise[-1]) + 2]
+           if not p.name.startswith("11-")]
     port = free_port()
     monkeypatch.setenv("WORKBOOK_LEARNER_DIR", str(tmp_path / "my_project"))
     monkeypatch.setenv("WORKBOOK_LEARNER_PORT", str(port))
@@ -45,8 +48,9 @@ def test_with_the_switch_only_the_exercises_and_what_names_them_change(tmp_path,
     finally:
         LearnerServer(tmp_path / "my_project", port).stop(quiet=True)
     expected = set().union(*(exercise_cells(p) for p in run))
-    expected |= {f"{after.name}::Cell 0" for before, after in zip(run, run[1:], strict=False)
-                 if exercise_cells(before)}
+    before = dict(zip(chapters[1:], chapters, strict=False))  # the chapter before each one
+    expected |= {f"{after.name}::Cell 0" for after in run
+                 if before.get(after) in run and exercise_cells(before[after])}
     failed = {name for name, outcome in outcomes.items() if outcome == "failed"}
     assert failed == expected, (
         f"failed but not an exercise: {sorted(failed - expected)}; "

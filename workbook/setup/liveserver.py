@@ -106,8 +106,11 @@ class LiveServer:
             "--lifespan",
             "on",
             "--no-access-log",
+            # Longer than one blocking pop of the stock channel layer (channels_redis'
+            # brpop_timeout, 5 s), which a consumer being closed may still sit in: at 5 s a stop
+            # could cancel it and log an error (the reliability tests read the logs).
             "--timeout-graceful-shutdown",
-            "5",
+            "8",
         ]
 
     def start(self, timeout: float = 30.0) -> None:
