@@ -69,6 +69,8 @@ def chapter_map(path: Path) -> ChapterMap:
     title = heading.lstrip("# ")
     out = ChapterMap(path.name[:2], title.split("·", 1)[-1].strip())
     since_check = 0
+    kinds = {"file": "written", "diff": "changed", "deliver": "delivered"}
+    after_solution = False  # the code cell after a solution is the exercise's check
     for cell, source in zip(cells, sources, strict=True):
         if cell["cell_type"] == "markdown":
             out.words += _words(source)
@@ -80,28 +82,16 @@ def chapter_map(path: Path) -> ChapterMap:
             n = typed_lines(listing)
             out.typed += n
             since_check += n
-            if not listing.solution:
-                for rel in (listing.path.split() if listing.action != "run" else []):
-                    kind = {"file": "written", "diff": "changed", "deliver": "delivered"}
-                    out.files.setdefault(rel, kind[listing.action])
-        elif "check(" in source and "solution" not in cell.get("metadata", {}).get("tags", []):
-            if not _after_solution(cells, cell):
-                out.checks += 1
-                out.most_between_checks = max(out.most_between_checks, since_check)
-                since_check = 0
+            if not listing.solution and listing.action != "run":
+                for rel in listing.path.split():
+                    out.files.setdefault(rel, kinds[listing.action])
+        elif "check(" in source and not after_solution:
+            out.checks += 1
+            out.most_between_checks = max(out.most_between_checks, since_check)
+            since_check = 0
+        after_solution = listing is not None and listing.solution
     out.most_between_checks = max(out.most_between_checks, since_check)
     return out
-
-
-def _after_solution(cells: list[dict], cell: dict) -> bool:
-    """Whether `cell` is an exercise's check: the code cell right after a solution cell."""
-    code = [c for c in cells if c["cell_type"] == "code"]
-    i = code.index(cell)
-    if i == 0:
-        return False
-    before = code[i - 1]
-    source = "".join(before["source"]) if isinstance(before["source"], list) else before["source"]
-    return source.startswith("%%learner solution")
 
 
 def course_map(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[ChapterMap]:

@@ -36,7 +36,8 @@ def learner_port() -> int:
 
 
 def solutions_on() -> bool:
-    """WORKBOOK_SOLUTIONS=1 (CI, `make test`, `make notebooks`): exercise solutions are applied."""
+    """WORKBOOK_SOLUTIONS=1: the chapters apply their exercises' solutions (tests/notebooks/
+    test_exercises.py sets it; Run All, `make test` and `make notebooks` leave them undone)."""
     return os.environ.get("WORKBOOK_SOLUTIONS", "").strip() == "1"
 
 

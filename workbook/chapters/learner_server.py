@@ -167,23 +167,7 @@ class LearnerServer:
         since = lines[began:]
         if any(ln.startswith("INFO:     Started server process") for ln in since):
             return None
-        if not any(ln.startswith("Traceback (most recent") for ln in since):
-            return None
-        return self.problem(self.offset_of(began))
-
-    def offset_of(self, line: int) -> int:
-        """The log's byte offset where its `line`-th line (0-based) begins."""
-        try:
-            data = self.log_file.read_bytes()
-        except OSError:
-            return 0
-        offset = 0
-        for _ in range(line):
-            nl = data.find(b"\n", offset)
-            if nl < 0:
-                break
-            offset = nl + 1
-        return offset
+        return self._last_traceback(since)
 
     def problem(self, offset: int | None = None, wait: float = 0.0) -> str | None:
         """The last traceback the server logged after `offset`, if its code failed since
@@ -194,6 +178,12 @@ class LearnerServer:
                 ln.startswith("Traceback (most recent") for ln in lines):
             time.sleep(0.05)
             lines = self.log_tail(offset)
+        return self._last_traceback(lines)
+
+    def _last_traceback(self, lines: list[str]) -> str | None:
+        """The last traceback in log `lines`, cut to what a learner needs: the learner's own
+        frames and the error (the library frames above them say little, and name this machine's
+        folders), their files named from the copy's folder on."""
         starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent")]
         if not starts:
             return None
@@ -201,8 +191,6 @@ class LearnerServer:
         end = next((i for i, ln in enumerate(block[1:], 1)
                     if ln and not ln.startswith((" ", "Traceback", "During", "The above"))), None)
         block = block[: end + 1] if end is not None else block
-        # The learner's own frames and the error: the library frames above them say little (and
-        # name this machine's folders). Their files are named from the copy's folder on.
         mine = next((i for i, ln in enumerate(block) if f'File "{self.root}/' in ln), None)
         if mine is not None:
             block = [block[0], "  ...", *block[mine:]]
@@ -210,7 +198,6 @@ class LearnerServer:
             block = [block[0], "  ... (the libraries' frames: none of your files is in it)",
                      block[-1]]
         return "\n".join(block).replace(f'File "{self.root.parent}/', 'File "')
-
 
 def free_port() -> int:
     """A TCP port nothing listens on now (a sandbox's server, a second server of a copy)."""

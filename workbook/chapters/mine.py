@@ -48,7 +48,8 @@ class Talk:
 
     status: int = 101  # the handshake's HTTP status: 101 accepted, else refused (0: no answer)
     subprotocol: str | None = None
-    failure: str = ""  # with status 0: why there was no handshake to speak of
+    failure: str = ""  # with status 0: why there was no handshake to speak of, in a sentence
+    cause: str = ""  # with status 0: not_loading | no_handshake | no_server | handshake_failed
     replies: list[Any] = field(default_factory=list)  # JSON frames received, in order
     close_code: int | None = None  # set when the server closed the socket
     ws: Any = field(default=None, repr=False)  # the connection, while hold() holds it
@@ -115,37 +116,46 @@ async def _open_for(seen: Talk, path: str, ticket: str | None, origin: str | Non
     except InvalidStatus as exc:
         seen.status = exc.response.status_code
     except InvalidHandshake as exc:
-        seen.status = 0
-        seen.failure = f"the handshake failed: {exc}"
+        _unanswered(seen, "handshake_failed", f"the handshake failed: {exc}")
     except TimeoutError:
-        _no_handshake(seen)
+        _unanswered(seen, "no_handshake", NO_HANDSHAKE)
     except OSError as exc:
-        _no_server(seen, exc)
+        _unanswered(seen, "no_server", _no_server(exc.strerror or exc))
     return None
+
+
+NOT_LOADING = "no answer: your server's code does not load (a file you saved does not import)"
+NO_HANDSHAKE = (f"no answer within {OPEN_TIMEOUT:g} s: the handshake never finished. Does your "
+                "connect() wait for something that never comes, or return without "
+                "self.accept() or self.close()?")
+NO_VIEW_ANSWER = (f"no answer within {OPEN_TIMEOUT:g} s: does your view wait for something that "
+                  "never comes?")
+
+
+def _no_server(reason: object) -> str:
+    return (f"no server answers at {learner_server().url} ({reason}): run the chapter's first "
+            "cell, which starts it")
+
+
+def _unanswered(seen: Talk, cause: str, failure: str) -> None:
+    seen.status, seen.cause, seen.failure = 0, cause, failure
 
 
 def _not_serving(seen: Talk) -> bool:
     """Mark `seen` as unanswered when the learner's server cannot load its code (a file that
     does not import): its socket would take the connection and never answer."""
     if learner_server().broken():
-        seen.status = 0
-        seen.failure = ("no answer: your server's code does not load (a file you saved does not "
-                        "import), so nothing takes the connection")
+        _unanswered(seen, "not_loading", NOT_LOADING + ", so nothing takes the connection")
         return True
     return False
 
 
-def _no_handshake(seen: Talk) -> None:
-    seen.status = 0
-    seen.failure = (f"no answer within {OPEN_TIMEOUT:g} s: the handshake never finished. Does "
-                    "your connect() wait for something that never comes, or return without "
-                    "self.accept() or self.close()?")
-
-
-def _no_server(seen: Talk, exc: OSError) -> None:
-    seen.status = 0
-    seen.failure = (f"no server answers at {learner_server().url} ({exc.strerror or exc}): run "
-                    "the chapter's first cell, which starts it")
+_WHERE = {  # a check's hint, by why a socket got no answer
+    "not_loading": ("your server does not load your code: the file named at the end of the "
+                    "traceback below does not import"),
+    "no_handshake": ("connect() in your consumer never finished the handshake: it must end with "
+                     "await self.accept() (or self.close(), to refuse)"),
+}
 
 
 def trouble(*talks: Talk) -> str | None:
@@ -153,14 +163,8 @@ def trouble(*talks: Talk) -> str | None:
     start of the check's ✗ hint, for the first of `talks` that was not answered, was refused,
     or was dropped by a crash. None when each was accepted and none was dropped."""
     for seen in talks:
-        if seen.failure.startswith("no answer: your server's code does not load"):
-            return ("your server does not load your code: the file named at the end of the "
-                    "traceback below does not import")
-        if seen.failure.startswith("no answer within"):
-            return ("connect() in your consumer never finished the handshake: it must end with "
-                    "await self.accept() (or self.close(), to refuse)")
-        if seen.failure:
-            return seen.failure
+        if seen.cause:
+            return _WHERE.get(seen.cause, seen.failure)
         if not seen.accepted:
             return (f"your server refused the handshake (HTTP {seen.status}): does connect() in "
                     "your consumer end with await self.accept()?")
@@ -203,20 +207,15 @@ def learner_http(method: str, path: str, body: Any = None) -> HttpReply:
     or a view of theirs took longer than OPEN_TIMEOUT)."""
     server = learner_server()
     if server.broken():
-        return HttpReply(0, "no answer: your server's code does not load (a file you saved does "
-                            "not import)", "")
+        return HttpReply(0, NOT_LOADING, "")
     try:
         return http(method, path, body, base=server.url, timeout=OPEN_TIMEOUT)
     except TimeoutError:
-        return HttpReply(0, f"no answer within {OPEN_TIMEOUT:g} s: does your view wait for "
-                            "something that never comes?", "")
-    except OSError as exc:
+        return HttpReply(0, NO_VIEW_ANSWER, "")
+    except OSError as exc:  # urllib wraps a timeout while connecting in URLError
         reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            return HttpReply(0, f"no answer within {OPEN_TIMEOUT:g} s: does your view wait for "
-                                "something that never comes?", "")
-        return HttpReply(0, f"no server answers at {server.url} ({reason}): run the chapter's "
-                            "first cell, which starts it", "")
+        return HttpReply(0, NO_VIEW_ANSWER if isinstance(reason, TimeoutError)
+                         else _no_server(reason), "")
 
 
 def learner_layer():
